@@ -1,0 +1,1 @@
+"""The central service: ZeroMQ ingest, a store, and the traffic engineers' API and dashboard."""

@@ -1,0 +1,1 @@
+"""Adaptive signal control: policies propose, a safety envelope disposes, actuators apply."""

@@ -1,0 +1,1 @@
+"""The edge box: capture, detect, track, measure, control, publish, run."""
