@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
@@ -165,11 +166,8 @@ class FrameRing:
             self.handle.data_ready.acquire(timeout=wait)
 
     def _take(self, written: int) -> RingFrame | None:
-        if self.handle.mode == "every":
-            # The writer may be a full ring ahead; read in order.
-            target = self._last_read + 1
-        else:
-            target = written - 1
+        # ``every``: the writer may be a full ring ahead, so read in order; ``latest``: newest.
+        target = self._last_read + 1 if self.handle.mode == "every" else written - 1
         slot = target % self.handle.slots
         meta = self._meta[slot : slot + 1]
         before = int(meta["seq"][0])
@@ -208,7 +206,5 @@ class FrameRing:
 
 
 def _ring(bell: BoundedSemaphoreT) -> None:
-    try:
+    with contextlib.suppress(ValueError):  # already rung: doorbells coalesce
         bell.release()
-    except ValueError:
-        pass  # already rung: doorbells coalesce
