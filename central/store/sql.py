@@ -32,7 +32,7 @@ from edge.messages import Aggregate, ConfigAck, Envelope, Health, encode
 log = logging.getLogger(__name__)
 
 #: One row of the ``messages`` table: (site, seq, kind, ts, received_at, envelope JSON).
-MessageRow = tuple[str, int, str, float, float, str]
+MessageRow = tuple[str, int, str, float, float, str | bytes]
 
 _SITE_COLUMNS = "site, first_seen, last_seen, last_seq, last_sent_at, messages"
 _PLAN_COLUMNS = "site, version, status, signal, author, note, created_at, updated_at, applied_at, reasons"
@@ -83,9 +83,9 @@ class _SiteBatch:
     def __init__(self) -> None:
         self.last_seq = -1
         self.last_sent_at = float("-inf")
-        self.health: str | None = None
+        self.health: str | bytes | None = None
         self.health_ts: float | None = None
-        self.aggregate: str | None = None
+        self.aggregate: str | bytes | None = None
         self.aggregate_ts: float | None = None
 
 
@@ -104,6 +104,9 @@ class SqlStore(ABC):
 
     #: The backend's exception for a unique-constraint violation.
     integrity_errors: tuple[type[Exception], ...] = ()
+    #: Whether payloads are bound as text (PostgreSQL TEXT) or as the frame's bytes (SQLite BLOB,
+    #: which saves decoding every frame on the write path).
+    payload_as_text = True
 
     # --- dialect hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -137,10 +140,13 @@ class SqlStore(ABC):
         rows: list[MessageRow] = []
         batches: dict[str, _SiteBatch] = {}
         acks: list[tuple[str, ConfigAck]] = []
-        for i, env in enumerate(envelopes):
+        if frames is None:
+            frames = [encode(env) for env in envelopes]
+        as_text = self.payload_as_text
+        for env, frame in zip(envelopes, frames, strict=True):
             body = env.body
             ts = message_ts(env)
-            payload = (frames[i] if frames is not None else encode(env)).decode()
+            payload: str | bytes = frame.decode() if as_text else frame
             rows.append((env.site, env.seq, body.kind, ts, now, payload))
             b = batches.get(env.site)
             if b is None:
