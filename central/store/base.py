@@ -219,8 +219,8 @@ class Store(Protocol):
         ...
 
     # --- tokens -----------------------------------------------------------------------------
-    def add_token(self, name: str, role: Role, token_hash: str) -> TokenRecord:
-        """Store a new token's hash.
+    def add_token(self, name: str, role: Role, token_hash: str, actor: str = "admin") -> TokenRecord:
+        """Store a new token's hash; audit it as done by ``actor``.
 
         Raises:
             StoreConflictError: A token with this name exists.
@@ -235,7 +235,7 @@ class Store(Protocol):
         """Every token, revoked ones included."""
         ...
 
-    def revoke_token(self, name: str) -> bool:
-        """Revoke a token by name; ``False`` if there is no live token of that name."""
+    def revoke_token(self, name: str, actor: str = "admin") -> bool:
+        """Revoke a token by name (audited as ``actor``); ``False`` if no live token has that name."""
         ...
 

@@ -364,7 +364,7 @@ class SqlStore(ABC):
         return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], json.loads(_text(r[5]))) for r in rows]
 
     # --- tokens -----------------------------------------------------------------------------
-    def add_token(self, name: str, role: Role, token_hash: str) -> TokenRecord:
+    def add_token(self, name: str, role: Role, token_hash: str, actor: str = "admin") -> TokenRecord:
         """See :meth:`central.store.base.Store.add_token`."""
         now = time.time()
         try:
@@ -373,7 +373,7 @@ class SqlStore(ABC):
                     "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                     (name, role, token_hash, now),
                 )
-                self._audit(tx, now, "admin", "token.created", None, {"name": name, "role": role})
+                self._audit(tx, now, actor, "token.created", None, {"name": name, "role": role})
         except self.integrity_errors:
             raise StoreConflictError(f"a live token named {name!r} exists; revoke it first") from None
         return TokenRecord(int(rows[0][0]), name, role, now, None)
@@ -393,7 +393,7 @@ class SqlStore(ABC):
             rows = tx.q("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
         return [_token(r) for r in rows]
 
-    def revoke_token(self, name: str) -> bool:
+    def revoke_token(self, name: str, actor: str = "admin") -> bool:
         """See :meth:`central.store.base.Store.revoke_token`."""
         now = time.time()
         with self._write() as tx:
@@ -401,7 +401,7 @@ class SqlStore(ABC):
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (now, name)
             )
             if changed:
-                self._audit(tx, now, "admin", "token.revoked", None, {"name": name})
+                self._audit(tx, now, actor, "token.revoked", None, {"name": name})
         return changed > 0
 
 
