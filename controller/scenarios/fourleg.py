@@ -72,7 +72,7 @@ _TURNS: dict[str, dict[str, str]] = {
 _LANES_OF_TURN = {"left": [(0, 0)], "through": [(0, 0), (1, 1)], "right": [(2, 1)]}
 
 #: Peak-hour arrivals per approach (vehicles per hour, all classes) and turning shares.
-PEAK_VEH_H = {"north": 1250.0, "south": 1150.0, "east": 800.0, "west": 700.0}
+PEAK_VEH_H = {"north": 2500.0, "south": 2300.0, "east": 1600.0, "west": 1400.0}
 TURN_SHARE = {"left": 0.2, "through": 0.6, "right": 0.2}
 #: Class shares of Indonesian urban traffic (motorcycles about two thirds).
 CLASS_SHARE = {"motorcycle": 0.66, "car": 0.27, "truck": 0.05, "bus": 0.02}
