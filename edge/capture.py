@@ -115,7 +115,7 @@ class SourceStats:
 def _quiet_ffmpeg() -> None:
     # FFmpeg prints every damaged macroblock to stderr; Simpang reports damage itself, once.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class VideoFileSource:
@@ -389,7 +389,7 @@ class LiveSource:
             if down_since is None:
                 down_since = time.monotonic()
             log.warning(
-                "camera %s: stream %s; retrying in %.1f s",
+                "camera %s: stream %s; retrying in %.2f s",
                 self.name,
                 "dropped" if delivered else "unavailable",
                 delay,
@@ -408,6 +408,8 @@ class LiveSource:
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout):
+                return None
+            if self._stop.is_set():
                 return None
             frame, self._latest = self._latest, None
         if frame is not None:
