@@ -212,9 +212,10 @@ class VideoFileSource:
                         ok, image = True, pending
                         pending = None
                     else:
-                        ok, image = cap.read()
+                        ok, raw = cap.read()
+                        image = np.asarray(raw, dtype=np.uint8) if ok and raw is not None else first[:0]
                     self.stats.decode_s += time.perf_counter() - t0
-                    if not ok or image is None:
+                    if not ok or image.size == 0:
                         break
                     t = index / self.fps
                     if not self._put(Frame(image, index, Stamp(mono=t, wall=self._start_wall + t))):
@@ -372,7 +373,7 @@ class LiveSource:
                         self.size = (int(image.shape[1]), int(image.shape[0]))
                         delay = self._min
                     delivered += 1
-                    frame = Frame(image, index, self._clock())
+                    frame = Frame(np.asarray(image, dtype=np.uint8), index, self._clock())
                     index += 1
                     self.stats.frames += 1
                     with self._cond:

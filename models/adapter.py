@@ -188,12 +188,12 @@ class Adapter(ABC):
         """The output layout this family needs, for error messages."""
         return cls.__doc__.splitlines()[0] if cls.__doc__ else cls.family
 
-    def preprocess(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating], LetterboxMeta]:  # type: ignore[type-arg]
+    def preprocess(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating], LetterboxMeta]:
         """Letterbox a BGR frame into the (reused) input tensor."""
         return self._letterbox(image)
 
     @abstractmethod
-    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:  # type: ignore[type-arg]
+    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         """Decode raw outputs into frame-space detections of Simpang classes."""
 
     def _finish(

@@ -25,7 +25,7 @@ def _write_avi(path: Path, frames: int = 30, fps: float = 10.0) -> Path:
     return path
 
 
-def _value(image: np.ndarray) -> int:  # type: ignore[type-arg]
+def _value(image: np.ndarray) -> int:
     return round(float(image.mean()) / 8)
 
 
@@ -70,9 +70,13 @@ def test_truncated_file_ends_with_a_corrupt_error(tmp_path: Path) -> None:
     cut = tmp_path / "cut.avi"
     cut.write_bytes(whole[: len(whole) // 2])
     src = VideoFileSource(cut)
-    with pytest.raises(SourceCorruptError, match=r"cut\.avi: video breaks off after \d+ of 30 frames"):
+
+    def drain() -> None:
         while src.read() is not None:
             pass
+
+    with pytest.raises(SourceCorruptError, match=r"cut\.avi: video breaks off after \d+ of 30 frames"):
+        drain()
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from edge.config import ModelConfig
 from models.classes import VehicleClass
 from models.detector import Detector
 from models.errors import ModelLoadError, UnknownModelError, UnsupportedModelError
+from models.registry import choose_family
 from tests.helpers import shared_file
 from tests.models.onnx_graphs import constant_output_model
 
@@ -92,13 +93,11 @@ def test_model_fitting_no_adapter_is_refused_saying_what_it_has(
 
 def test_explicit_family_must_fit_the_model(tmp_path: Path) -> None:
     path = constant_output_model(tmp_path / "v5.onnx", _yolov5_raw())
-    with pytest.raises(UnsupportedModelError, match="does not fit family 'yolox'"):
+    with pytest.raises(UnsupportedModelError, match=r"does not fit family 'yolox'"):
         Detector.load(path, ModelConfig(path=str(path), family="yolox"))
 
 
 def test_unknown_family_from_code_is_refused(tmp_path: Path) -> None:
-    from models.registry import choose_family
-
     path = constant_output_model(tmp_path / "v5.onnx", _yolov5_raw())
     det = Detector.load(path, ModelConfig(path=str(path)))
     with pytest.raises(UnknownModelError, match="unknown model family 'detr'"):
@@ -108,7 +107,7 @@ def test_unknown_family_from_code_is_refused(tmp_path: Path) -> None:
 def test_unknown_class_count_without_names_needs_a_class_map(tmp_path: Path) -> None:
     raw = np.zeros((1, 252, 5 + 3), np.float32)
     path = constant_output_model(tmp_path / "v5c3.onnx", raw)
-    with pytest.raises(UnsupportedModelError, match="set model.class_map"):
+    with pytest.raises(UnsupportedModelError, match=r"set model\.class_map"):
         Detector.load(path, ModelConfig(path=str(path)))
     det = Detector.load(path, ModelConfig(path=str(path), class_map={0: "car", 1: "motorcycle"}))
     assert det.class_map == {0: VehicleClass.CAR, 1: VehicleClass.MOTORCYCLE}
