@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -45,8 +44,10 @@ from edge.clock import Stamp
 from edge.config import CameraConfig, SiteConfig, reference_problems
 from edge.config_loader import load_site
 from edge.detect import DetectStage, load_detector
-from edge.errors import ConfigError, EdgeError, OutputError
+from edge.errors import ConfigError, OutputError
+from edge.measure import CountTotals, SiteMeasures
 from edge.messages import Aggregate, HiResEvent
+from edge.track import Tracker
 from models.classes import VehicleClass
 from models.detections import Detections
 
@@ -75,20 +76,17 @@ class MeasureStage(Protocol):
         """Aggregates of the intervals closed by ``stamp`` (all open ones when ``final``)."""
         ...
 
+    def totals(self) -> CountTotals:
+        """Cumulative counts since the start."""
+        ...
+
 
 StageFactory = Callable[[SiteConfig, str, float], tuple[TrackStage, MeasureStage]]
 
 
 def edge_stages(site: SiteConfig, camera_id: str, fps: float) -> tuple[TrackStage, MeasureStage]:
-    """The edge box's tracker and measures for one camera."""
-    try:
-        track = importlib.import_module("edge.track")
-        measure = importlib.import_module("edge.measure")
-    except ModuleNotFoundError as err:
-        raise EdgeError(f"this build has no tracking or measures stage ({err.name})") from None
-    tracker = cast(TrackStage, track.Tracker(site.tracker, fps))
-    measures = cast(MeasureStage, measure.SiteMeasures(site, camera_id))
-    return tracker, measures
+    """The edge box's own tracker and measures for one camera."""
+    return Tracker(site.tracker, fps), SiteMeasures(site, camera_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +274,7 @@ class _Annotator:
             raise OutputError(f"{path}: cannot write an MP4 video here (no mp4v encoder?)")
         self._lines = [ln for ln in site.lines if ln.camera == camera_id]
 
-    def draw(self, image: npt.NDArray[np.uint8], tracks: Detections, counts: dict[tuple[str, str], dict[str, int]]) -> None:
+    def draw(self, image: npt.NDArray[np.uint8], tracks: Detections, totals: CountTotals) -> None:
         canvas = image.copy()
         for ln in self._lines:
             p0 = (round(ln.points[0][0]), round(ln.points[0][1]))
@@ -291,7 +289,7 @@ class _Annotator:
         y = 24
         for ln in self._lines:
             for direction, label in (("in", ln.in_label), ("out", ln.out_label)):
-                total = sum(counts.get((ln.id, direction), {}).values())
+                total = sum(totals.lines.get(ln.id, {}).get(direction, {}).values())
                 text = f"{ln.id} {label}: {total}"
                 cv2.putText(canvas, text, (12, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
                 cv2.putText(canvas, text, (12, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
@@ -422,7 +420,7 @@ def _run(
             t5 = perf()
             timer.add("write", t5 - t4)
             if annotator is not None:
-                annotator.draw(frame.image, tracks, out.counts)
+                annotator.draw(frame.image, tracks, measures.totals())
                 timer.add("annotate", perf() - t5)
             if frame.index % every == 0 and len(samples) < options.model_sample:
                 # The decoder hands over a fresh array per frame: keeping a reference costs no copy.
@@ -452,6 +450,7 @@ def _run(
         wall=wall,
         model_ms=model_ms,
         sampled=len(samples),
+        totals=measures.totals(),
     )
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     files = sorted(p.name for p in folder.iterdir())
@@ -483,6 +482,7 @@ def _summary(
     wall: float,
     model_ms: float | None,
     sampled: int,
+    totals: CountTotals,
 ) -> dict[str, Any]:
     counts: dict[str, Any] = {}
     for ln in site.lines:
@@ -490,9 +490,10 @@ def _summary(
             continue
         entry: dict[str, Any] = {}
         for direction, label in (("in", ln.in_label), ("out", ln.out_label)):
-            by_class = dict(sorted(out.counts.get((ln.id, direction), {}).items()))
+            by_class = dict(sorted(totals.lines.get(ln.id, {}).get(direction, {}).items()))
             entry[direction] = {"label": label, "by_class": by_class, "total": sum(by_class.values())}
         counts[ln.id] = entry
+    movements = {m: {"by_class": dict(sorted(c.items())), "total": sum(c.values())} for m, c in totals.movements.items()}
     ds = detect.stats
     det_n = max(ds.detected, 1)
     pipeline_fps = frames / wall if wall > 0 else 0.0
@@ -528,6 +529,7 @@ def _summary(
         "video_fps": source.fps,
         "video_s": round(frames / source.fps, 3),
         "counts": counts,
+        "movements": movements,
         "aggregates": out.aggregates,
         "events": out.events,
         "throughput": {
