@@ -34,6 +34,8 @@ def _yolov5_raw() -> npt.NDArray[np.float32]:
     raw[0, 2, [0, 1, 2, 3, 4, 5 + 3]] = [32, 32, 20, 10, 0.9, 0.5]  # motorcycle there: other class, kept
     raw[0, 3, [0, 1, 2, 3, 4, 5 + 9]] = [10, 40, 4, 8, 0.9, 0.9]  # traffic light: not a Simpang class
     raw[0, 4, [0, 1, 2, 3, 4, 5 + 2]] = [50, 40, 8, 8, 0.2, 0.9]  # weak car, below confidence
+    raw[0, 5, [0, 1, 2, 3, 4, 5 + 7]] = [32, 32, 20, 10, 0.9, 0.7]  # the car seen as a truck: duplicate
+    raw[0, 6, [0, 1, 2, 3, 4, 5 + 0]] = [32, 31, 20, 12, 0.9, 0.4]  # a person there (rider): kept
     return raw
 
 
@@ -43,8 +45,10 @@ def test_yolov5_graph_is_detected_decoded_and_suppressed_per_class(tmp_path: Pat
     assert det.family == "yolov5"
     assert det.input_size == (64, 64)
     d = det.detect(_frame_2to1())
-    assert d.class_id.tolist() == [CAR, MOTO]
-    np.testing.assert_allclose(d.confidence, [0.81, 0.45], rtol=1e-5)
+    # Car kept; its weaker twin (same class) and its truck reading (confusable class, IoU 1) dropped;
+    # the motorcycle and the person on the same spot are other road users and stay.
+    assert d.class_id.tolist() == [CAR, MOTO, int(VehicleClass.PERSON)]
+    np.testing.assert_allclose(d.confidence, [0.81, 0.45, 0.36], rtol=1e-5)
     # Network box (22, 27, 42, 37) -> frame: minus padding (0, 16), divided by 0.5.
     np.testing.assert_allclose(d.xyxy[0], [44, 22, 84, 42], atol=1e-4)
 
@@ -52,7 +56,7 @@ def test_yolov5_graph_is_detected_decoded_and_suppressed_per_class(tmp_path: Pat
 def test_end2end_graph_uses_names_metadata_and_keeps_overlaps(tmp_path: Path) -> None:
     raw = np.zeros((1, 300, 6), np.float32)
     raw[0, 0] = [22, 27, 42, 37, 0.9, 0]  # car
-    raw[0, 1] = [23, 27, 43, 37, 0.8, 0]  # overlapping car: the graph already ran NMS, keep it
+    raw[0, 1] = [26, 27, 46, 37, 0.8, 0]  # car overlapping by IoU 0.67: the graph already ran NMS, keep it
     raw[0, 2] = [0, 16, 10, 26, 0.9, 2]  # tree
     raw[0, 3] = [10, 20, 20, 30, 0.6, 1]  # motorbike
     meta = {"end2end": "True", "names": "{0: 'car', 1: 'motorbike', 2: 'tree'}"}
