@@ -20,9 +20,11 @@ from models.errors import ModelError
 
 #: Sub-command modules, in the order ``simpang --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "edge.commands.replay",
+    "central.cli",
     "edge.commands.demo",
     "edge.commands.config",
-    "central.cli",
+    "models.cli",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.
