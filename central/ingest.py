@@ -53,8 +53,11 @@ MAX_FRAMES_PER_MESSAGE = 10_000
 class IngestStore(Protocol):
     """What ingest needs from CENTRAL's store (``central.store.base.Store`` satisfies it)."""
 
-    def ingest(self, envelopes: Sequence[Envelope]) -> int:
-        """Durably commit the batch, idempotent on ``(site, seq)``; return how many were new."""
+    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+        """Durably commit the batch, idempotent on ``(site, seq)``; return how many were new.
+
+        ``frames`` are the validated wire frames of ``envelopes`` (same order), to store as they are.
+        """
         ...
 
 
@@ -292,6 +295,7 @@ class IngestServer:
 
     def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
         batch: list[Envelope] = []
+        frames: list[bytes] = []
         replies: dict[bytes, list[int]] = defaultdict(list)
         refusals: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
         routes: dict[str, bytes] = {}
@@ -324,11 +328,12 @@ class IngestServer:
                                 env.site, env.seq, owner)
                     continue
                 batch.append(env)
+                frames.append(frame)
                 replies[identity].append(env.seq)
                 routes[env.site] = identity
         if not batch and not refusals:
             return
-        if batch and not self._commit(batch):
+        if batch and not self._commit(batch, frames):
             replies.clear()
         for identity, seqs in replies.items():
             sock.send_multipart([identity, ACK, encode_ack(seqs, refusals.pop(identity, []))])
@@ -351,10 +356,10 @@ class IngestServer:
         self._m.rejected.labels(reason).inc(n)
         log.debug("dropped %d frame(s): %s", n, reason)
 
-    def _commit(self, batch: list[Envelope]) -> bool:
+    def _commit(self, batch: list[Envelope], frames: list[bytes]) -> bool:
         t0 = time.perf_counter()
         try:
-            new = self.store.ingest(batch)
+            new = self.store.ingest(batch, frames)
         except StoreError as err:
             self._m.store_errors.inc()
             log.error("store failed to commit %d message(s); the edges will resend them: %s", len(batch), err)

@@ -22,6 +22,8 @@ from models.errors import ModelError
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.demo",
     "edge.commands.config",
+    "edge.commands.edge",
+    "central.cli",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.
