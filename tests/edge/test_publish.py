@@ -224,7 +224,7 @@ def _push(central: FakeCentral, identity: bytes, version: int, sig: SignalConfig
     ],
 )
 def test_config_push_is_validated_applied_and_acknowledged(
-    spool: Spool, central: FakeCentral, sig: SignalConfig, target: bool, applied: bool, reason: str | None
+    spool: Spool, central: FakeCentral, *, sig: SignalConfig, target: bool, applied: bool, reason: str | None
 ) -> None:
     runtime = Target(signal()) if target else None
     pub = Publisher(spool, LinkSettings(central.endpoint), plan_target=runtime)
