@@ -34,7 +34,7 @@ def stored_seqs(store: Store, site: str) -> list[int]:
     """Every stored seq of a site, in order (each kind, all time)."""
     seqs: list[int] = []
     for kind in ("aggregate", "health", "events", "config_ack"):
-        seqs += [m.seq for m in store.messages(site, kind, 0.0, 1e12, 1_000_000)]  # type: ignore[arg-type]
+        seqs += [m.seq for m in store.messages(site, kind, 0.0, 1e12, 1_000_000)]
     return sorted(seqs)
 
 
