@@ -2,13 +2,18 @@
 
 * ``simpang central keys create NAME [--dir DIR]`` creates the CurveZMQ key pair of edge box NAME
   (and central's own pair on first use); ``simpang central keys list [--dir DIR]`` lists them.
+* ``simpang central ingest --db URL --zmq ENDPOINT [--keys DIR]`` runs one stateless ingest
+  worker without the web app; several may share one PostgreSQL database.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 #: Where key pairs live unless ``--dir`` says otherwise.
 DEFAULT_KEYS_DIR = Path("keys")
@@ -16,9 +21,10 @@ DEFAULT_KEYS_DIR = Path("keys")
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``central`` and its sub-commands."""
-    p = sub.add_parser("central", help="the central service: CurveZMQ keys of edge clients")
+    p = sub.add_parser("central", help="the central service: ingest workers, CurveZMQ keys of edge clients")
     cs = p.add_subparsers(title="central commands", metavar="ACTION", required=True)
     _add_keys(cs)
+    _add_ingest(cs)
 
 
 def _add_keys(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +39,41 @@ def _add_keys(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--dir", type=Path, default=DEFAULT_KEYS_DIR, help="key folder (default ./keys)")
     ls.add_argument("--json", action="store_true", help="print as one JSON array")
     ls.set_defaults(handler=_keys_list)
+
+
+def _add_ingest(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    i = cs.add_parser("ingest", help="run a stateless ingest worker: edges -> store, no web app")
+    i.add_argument("--db", required=True, metavar="URL", help="store URL: sqlite:///FILE or postgresql://...")
+    i.add_argument("--zmq", default="tcp://0.0.0.0:5560", metavar="ENDPOINT",
+                   help="where edges connect (default tcp://0.0.0.0:5560)")
+    i.add_argument("--keys", type=Path, metavar="DIR", help="key folder; without it the link is clear text (lab only)")
+    i.set_defaults(handler=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    import signal  # noqa: PLC0415 - keeps `simpang --help` light
+    import threading  # noqa: PLC0415 - keeps `simpang --help` light
+
+    from central.ingest import IngestServer  # noqa: PLC0415 - keeps `simpang --help` light
+    from central.store import open_store  # noqa: PLC0415 - keeps `simpang --help` light
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    store = open_store(args.db)
+    try:
+        server = IngestServer(args.zmq, store, keys_dir=args.keys)
+        server.start()
+        try:
+            print(f"ingest listening on {server.endpoint}", flush=True)
+            while not done.wait(60.0):
+                st = server.stats()
+                log.info("ingest: %d stored, %d duplicates, %d rejected, %.0f msg/s, %d site(s)",
+                         st.stored, st.duplicates, sum(st.rejected.values()), st.rate_per_s, len(st.sites))
+        finally:
+            server.stop()
+    finally:
+        store.close()
+    return 0
 
 
 def _keys_create(args: argparse.Namespace) -> int:
