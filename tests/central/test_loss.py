@@ -115,7 +115,8 @@ def test_nothing_lost_through_central_and_edge_sigkills(tmp_path: Path, procs: l
     out, err = e.communicate(timeout=90)
     assert e.returncode == 0, err
     summary = json.loads(out)
-    assert summary["all_acked"] and summary["spool_depth"] == 0
+    assert summary["all_acked"]
+    assert summary["spool_depth"] == 0
     assert summary["resumed_from_spool"] > 0, "the restarted edge found unacknowledged messages in its spool"
 
     with sqlite3.connect(db) as conn:
