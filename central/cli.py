@@ -4,6 +4,8 @@
   (and central's own pair on first use); ``simpang central keys list [--dir DIR]`` lists them.
 * ``simpang central ingest --db URL --zmq ENDPOINT [--keys DIR]`` runs one stateless ingest
   worker without the web app; several may share one PostgreSQL database.
+* ``simpang central bench [--db sqlite|postgresql://...] [--json]`` measures end-to-end ingest
+  throughput and ack latency (see ``benchmarks/central_ingest.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cs = p.add_subparsers(title="central commands", metavar="ACTION", required=True)
     _add_keys(cs)
     _add_ingest(cs)
+    _add_bench(cs)
 
 
 def _add_keys(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +76,21 @@ def _ingest(args: argparse.Namespace) -> int:
             server.stop()
     finally:
         store.close()
+    return 0
+
+
+def _add_bench(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from central.bench import add_arguments  # noqa: PLC0415 - keeps `simpang --help` light
+
+    b = cs.add_parser("bench", help="measure aggregates/s stored end to end and ack latency")
+    add_arguments(b)
+    b.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from central.bench import report  # noqa: PLC0415 - keeps `simpang --help` light
+
+    report(args)
     return 0
 
 

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +66,8 @@ class SendWindow:
         self.cursor = 0
         self._in_flight: OrderedDict[int, float] = OrderedDict()
         self._progress = 0.0
+        #: Seconds from send to ack of recently acknowledged messages (bounded).
+        self.latencies: deque[float] = deque(maxlen=1_000_000)
 
     def room(self) -> int:
         """How many more messages may be sent now."""
@@ -94,7 +96,7 @@ class SendWindow:
             else:
                 hits = [s for s in range(lo, hi + 1) if s in self._in_flight]
             for s in hits:
-                del self._in_flight[s]
+                self.latencies.append(now - self._in_flight.pop(s))
             done += len(hits)
         if done:
             self._progress = now
@@ -142,7 +144,10 @@ class LinkSettings:
         client_key_file: this box's secret key file; required with ``server_public_key``.
         batch: messages per DATA frame set.
         max_in_flight: messages sent and not yet acknowledged, at most.
-        ack_timeout_s: silence after which in-flight messages are sent again.
+        ack_timeout_s: silence after which in-flight messages are sent again. A reconnect resends at
+            once (the socket monitor sees it), so this only covers acks lost without a disconnect,
+            such as a store that fails to commit; too short a value makes a busy central do
+            every batch twice.
     """
 
     endpoint: str
@@ -150,7 +155,7 @@ class LinkSettings:
     client_key_file: str | None = None
     batch: int = 500
     max_in_flight: int = 20_000
-    ack_timeout_s: float = 5.0
+    ack_timeout_s: float = 15.0
 
     @classmethod
     def from_config(cls, cfg: CentralLinkConfig) -> LinkSettings:
@@ -251,6 +256,14 @@ class Publisher:
             self._sent, self._resends, self._acked, self._rejected,
             self.spool.depth, self.spool.evicted, self._connected,
         )
+
+    def ack_latencies(self) -> list[float]:
+        """Seconds from send to ack of the recently acknowledged messages (the last million at most)."""
+        return list(self._window.latencies.copy())
+
+    def reset_ack_latencies(self) -> None:
+        """Forget the recorded ack latencies (to time a run from here)."""
+        self._window.latencies.clear()
 
     def start(self) -> None:
         """Start the link thread."""
