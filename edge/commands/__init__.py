@@ -21,6 +21,7 @@ from models.errors import ModelError
 #: Sub-command modules, in the order ``simpang --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.replay",
+    "edge.commands.edge",
     "central.cli",
     "edge.commands.demo",
     "edge.commands.config",
