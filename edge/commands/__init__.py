@@ -22,6 +22,7 @@ from models.errors import ModelError
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.demo",
     "edge.commands.config",
+    "models.cli_train",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.
