@@ -47,7 +47,7 @@ class Episode:
     index: int
     seed: int
     lighting: str
-    demand_vph: float
+    demand: float
     corner_deg: float
     pole_m: float
     distance_m: float
@@ -67,7 +67,7 @@ class Recipe:
         stride_s: Simulated seconds between kept frames.
         seed: Master seed; episode seeds are ``seed * 1000 + i``.
         lightings: Presets to draw from (each jittered).
-        demand_vph: Range of total demand.
+        demand: Range of the multiplier of the scenario's design demand.
         val_fraction: Share of episodes kept for validation (whole episodes, never frames).
         min_visibility: Label a vehicle only if this much of it is visible.
         min_side_px: Label a vehicle only if its box is at least this wide and tall.
@@ -79,7 +79,7 @@ class Recipe:
     stride_s: float = 1.5
     seed: int = 1
     lightings: tuple[str, ...] = ("day", "morning", "overcast", "dusk", "rain")
-    demand_vph: tuple[float, float] = (600.0, 3600.0)
+    demand: tuple[float, float] = (0.3, 1.2)
     val_fraction: float = 0.1
     min_visibility: float = 0.3
     min_side_px: float = 5.0
@@ -92,6 +92,9 @@ class Recipe:
         rng = np.random.default_rng(self.seed)
         n_val = max(1, round(self.episodes * self.val_fraction)) if self.val_fraction > 0 else 0
         out = []
+        from edge.twin.source import TwinOptions
+
+        site = TwinOptions()
         for i in range(self.episodes):
             jitter = self.camera_jitter
             out.append(
@@ -99,12 +102,12 @@ class Recipe:
                     index=i,
                     seed=self.seed * 1000 + i,
                     lighting=str(rng.choice(list(self.lightings))),
-                    demand_vph=float(rng.uniform(*self.demand_vph)),
-                    corner_deg=float(rng.choice([45.0, 135.0, 225.0, 315.0]) + rng.uniform(-12, 12)) if jitter else 225.0,
-                    pole_m=float(rng.uniform(7.0, 12.0) if jitter else 9.0),
-                    distance_m=float(rng.uniform(18.0, 34.0) if jitter else 24.0),
-                    hfov_deg=float(rng.uniform(62.0, 90.0) if jitter else 78.0),
-                    roll_deg=float(rng.normal(0.0, 1.5) if jitter else 0.0),
+                    demand=float(rng.uniform(*self.demand)),
+                    corner_deg=float(rng.choice([45.0, 135.0, 225.0, 315.0]) + rng.uniform(-12, 12)) if jitter else site.corner_deg,
+                    pole_m=float(rng.uniform(7.0, 13.0)) if jitter else site.pole_m,
+                    distance_m=float(rng.uniform(18.0, 40.0)) if jitter else site.distance_m,
+                    hfov_deg=float(rng.uniform(62.0, 95.0)) if jitter else site.hfov_deg,
+                    roll_deg=float(rng.normal(0.0, 1.5)) if jitter else site.roll_deg,
                     warmup_s=float(rng.uniform(45.0, 150.0)),
                     split="val" if i >= self.episodes - n_val else "train",
                 )
@@ -137,7 +140,6 @@ def render_episode(
     sink: Callable[[npt.NDArray[np.uint8], list[str], int], None],
 ) -> int:
     """Run one episode and hand every kept frame and its label lines to ``sink``; returns frames kept."""
-    from edge.twin.camera import pole_camera
     from edge.twin.render import LIGHTING
     from edge.twin.source import TwinOptions, TwinSource
 
@@ -147,22 +149,19 @@ def render_episode(
         lighting=episode.lighting,
         width=recipe.size[0],
         height=recipe.size[1],
-        demand_vph=episode.demand_vph,
+        demand=episode.demand,
+        # A short horizon compresses the scenario's ramp, peak and recovery into the episode.
         duration_s=episode.warmup_s + recipe.frames_per_episode * recipe.stride_s + 60.0,
-    )
-    cam = pole_camera(
-        (0.0, 0.0),
         corner_deg=episode.corner_deg,
+        pole_m=episode.pole_m,
         distance_m=episode.distance_m,
-        height_m=episode.pole_m,
         hfov_deg=episode.hfov_deg,
-        size=recipe.size,
         roll_deg=episode.roll_deg,
-        look_ahead_m=float(rng.uniform(0.0, 12.0)) if recipe.camera_jitter else 6.0,
+        look_ahead_m=float(rng.uniform(-6.0, 12.0)) if recipe.camera_jitter else TwinOptions().look_ahead_m,
     )
     light = LIGHTING[episode.lighting].jittered(rng)
     kept = 0
-    with TwinSource(opts, lighting=light, camera=cam) as src:
+    with TwinSource(opts, lighting=light) as src:
         stride = max(1, round(recipe.stride_s * opts.fps))
         for _ in range(round(episode.warmup_s * opts.fps)):
             src.world.step()
@@ -206,7 +205,7 @@ def write_dataset(out: Path, recipe: Recipe, episodes: Sequence[Episode] | None 
             boxes[ep.split] += len(lines)
 
         n = render_episode(ep, recipe, sink)
-        log.info("episode %d (%s, %s, %.0f veh/h): %d frames", ep.index, ep.split, ep.lighting, ep.demand_vph, n)
+        log.info("episode %d (%s, %s, demand x%.2f): %d frames", ep.index, ep.split, ep.lighting, ep.demand, n)
     data_yaml = (
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
         + "names:\n"
@@ -234,7 +233,7 @@ def held_out_recipe(seed: int = 99, episodes: int = 8, frames_per_episode: int =
         frames_per_episode=frames_per_episode,
         seed=seed,
         lightings=("afternoon",),
-        demand_vph=(3800.0, 4400.0),
+        demand=(1.3, 1.5),
         val_fraction=1.0,
         camera_jitter=False,
     )

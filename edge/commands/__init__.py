@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.demo",
     "edge.commands.config",
     "models.cli_train",
+    "edge.commands.twin",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.

@@ -302,76 +302,86 @@ class Renderer:
         w, h = self.camera.size
         img = self.background.copy()
         light = self.lighting
-        n_parts = len(scene.corners)
         n_veh = len(scene.ids)
-        if n_parts == 0:
+        if n_veh == 0:
             self._add_noise(img)
             return img, FrameTruth.empty()
-        flat = scene.corners.reshape(-1, 3)
-        pc = (flat - self._pos) @ self._r.T
-        in_front = (pc[:, 2] > NEAR_M).reshape(n_parts, 8).all(axis=1)
+        # Parts come grouped by vehicle (build_scene's order): vehicle v owns parts start[v]:start[v+1].
+        start = np.searchsorted(scene.vehicle, np.arange(n_veh + 1))
+        pc = (scene.corners.reshape(-1, 3) - self._pos) @ self._r.T
+        n_parts = len(scene.corners)
         uv = self.camera.project_camera(pc).reshape(n_parts, 8, 2)
-        # Only vehicles wholly in front of the camera are drawn; the others are below the pole.
-        veh_ok = np.ones(n_veh, dtype=bool)
-        np.logical_and.at(veh_ok, scene.vehicle, in_front)
-        part_ok = veh_ok[scene.vehicle]
-
-        # Cull parts whose projection misses the image entirely.
+        in_front = (pc[:, 2] > NEAR_M).reshape(n_parts, 8).all(axis=1)
         lo, hi = uv.min(axis=1), uv.max(axis=1)
-        part_ok &= (hi[:, 0] >= 0) & (lo[:, 0] < w) & (hi[:, 1] >= 0) & (lo[:, 1] < h)
+        in_image = (hi[:, 0] >= 0) & (lo[:, 0] < w) & (hi[:, 1] >= 0) & (lo[:, 1] < h)
+        # A vehicle is drawn if it is wholly in front of the camera (the others are below the
+        # pole) and some part of it falls inside the frame.
+        heads = start[:-1]
+        veh_ok = np.logical_and.reduceat(in_front, heads) & np.logical_or.reduceat(in_image, heads)
+        shown = np.flatnonzero(veh_ok)
+        if len(shown) == 0:
+            self._add_noise(img)
+            return img, FrameTruth.empty()
+        parts = np.flatnonzero(veh_ok[scene.vehicle])
+        corners = scene.corners[parts]
+        normals = scene.normals[parts]
+        puv = uv[parts]
 
-        # Shadows: corners slid down the sun's rays onto the ground, one hull per vehicle.
         sun = light.sun_dir
         if light.shadow < 0.999 and sun[2] > 0.05:
-            g = flat - flat[:, 2:3] * (sun / sun[2])
-            gpc = (g - self._pos) @ self._r.T
-            g_ok = (gpc[:, 2] > NEAR_M).reshape(n_parts, 8).all(axis=1)
-            guv = self.camera.project_camera(gpc).reshape(n_parts, 8, 2)
-            mask = np.zeros((h, w), dtype=np.uint8)
-            for v in np.flatnonzero(veh_ok):
-                sel = (scene.vehicle == v) & g_ok
-                if not sel.any():
-                    continue
-                pts = np.concatenate([guv[sel].reshape(-1, 2), uv[sel & part_ok].reshape(-1, 2)], axis=0)
-                hull = cv2.convexHull(np.round(pts * _SCALE).astype(np.int32))
-                cv2.fillConvexPoly(mask, hull, 1, cv2.LINE_8, _SHIFT)
-            dark = cv2.convertScaleAbs(img, alpha=light.shadow)
-            cv2.copyTo(dark, mask, img)
+            self._shadows(img, corners, puv, scene.vehicle[parts], sun)
 
         # Face colours: Lambert shading with sky light, then tint and haze.
-        lam = np.maximum(scene.normals @ sun, 0.0)
-        factor = light.ambient + light.sun * lam
+        factor = light.ambient + light.sun * np.maximum(normals @ sun, 0.0)
         factor[:, 4] += 0.12  # tops see the whole sky
-        base = np.repeat(scene.side_bgr[:, None, :], 5, axis=1)
-        base[:, 4] = scene.top_bgr
+        base = np.repeat(scene.side_bgr[parts][:, None, :], 5, axis=1)
+        base[:, 4] = scene.top_bgr[parts]
         colours = _lit(base, factor, light).tolist()
-        centres = scene.corners.mean(axis=1)
-        to_cam = self._pos[None, None, :] - scene.corners[:, _FACE_IDX].mean(axis=2)
-        facing = (np.einsum("pfk,pfk->pf", scene.normals, to_cam) > 0).tolist()
-        # Parts behind the near plane are skipped below; clamp their coordinates so the cast is defined.
-        fixed = np.round(np.clip(uv, -1e5, 1e5) * _SCALE).astype(np.int32)
-        polys = np.ascontiguousarray(fixed[:, _FACE_IDX])
+        face_pts = corners[:, _FACE_IDX]
+        to_cam = self._pos[None, None, :] - face_pts.mean(axis=2)
+        facing = (np.einsum("pfk,pfk->pf", normals, to_cam) > 0).tolist()
+        polys = np.ascontiguousarray(np.round(puv * _SCALE).astype(np.int32)[:, _FACE_IDX])
 
-        dist_part = np.linalg.norm(centres - self._pos, axis=1)
+        # Painter's order: farthest vehicle first, and within a vehicle its farthest part first.
+        dist_part = np.linalg.norm(corners.mean(axis=1) - self._pos, axis=1)
+        owner = scene.vehicle[parts]
         veh_dist = np.zeros(n_veh)
-        np.maximum.at(veh_dist, scene.vehicle, dist_part)
-        order = np.lexsort((-dist_part, -veh_dist[scene.vehicle]))
+        np.maximum.at(veh_dist, owner, dist_part)
+        order = np.lexsort((-dist_part, -veh_dist[owner])).tolist()
+        tags = (owner + 1).tolist()
         ids_buf = np.zeros((h, w), dtype=np.uint16) if truth else None
-        for p in order.tolist():
-            if not part_ok[p]:
-                continue
+        for p in order:
             vis = facing[p]
             col = colours[p]
-            tag = int(scene.vehicle[p]) + 1
+            poly = polys[p]
             for k in range(5):
                 if vis[k]:
-                    cv2.fillConvexPoly(img, polys[p, k], col[k], cv2.LINE_8, _SHIFT)
+                    cv2.fillConvexPoly(img, poly[k], col[k], cv2.LINE_8, _SHIFT)
                     if ids_buf is not None:
-                        cv2.fillConvexPoly(ids_buf, polys[p, k], tag, cv2.LINE_8, _SHIFT)
+                        cv2.fillConvexPoly(ids_buf, poly[k], tags[p], cv2.LINE_8, _SHIFT)
         self._add_noise(img)
         if ids_buf is None:
             return img, FrameTruth.empty()
-        return img, self._truth(scene, uv, veh_ok, ids_buf)
+        return img, self._truth(scene, uv, start, shown, ids_buf)
+
+    def _shadows(self, img: U8, corners: F64, puv: F64, owner: npt.NDArray[np.int64], sun: F64) -> None:
+        """Darken each vehicle's cast shadow: its corners slid down the sun's rays onto the ground."""
+        h, w = img.shape[:2]
+        flat = corners.reshape(-1, 3)
+        g = flat - flat[:, 2:3] * (sun / sun[2])
+        gpc = (g - self._pos) @ self._r.T
+        if not bool((gpc[:, 2] > NEAR_M).all()):
+            gpc[:, 2] = np.maximum(gpc[:, 2], NEAR_M)
+        guv = self.camera.project_camera(gpc).reshape(-1, 8, 2)
+        # Hull of the shadow and of the vehicle's own footprint, so the shadow starts at the wheels.
+        pts = np.round(np.concatenate([guv, puv[:, :4]], axis=1) * _SCALE).astype(np.int32)
+        mask = np.zeros((h, w), dtype=np.uint8)
+        bounds = np.flatnonzero(np.diff(owner)) + 1
+        for group in np.split(pts, bounds):
+            hull = cv2.convexHull(group.reshape(-1, 2))
+            cv2.fillConvexPoly(mask, hull, 1, cv2.LINE_8, _SHIFT)
+        dark = cv2.convertScaleAbs(img, alpha=self.lighting.shadow)
+        cv2.copyTo(dark, mask, img)
 
     def _add_noise(self, img: U8) -> None:
         k = self._frame % _NOISE_BANK
@@ -379,7 +389,14 @@ class Renderer:
         cv2.add(img, self._noise_pos[k], dst=img)
         cv2.subtract(img, self._noise_neg[k], dst=img)
 
-    def _truth(self, scene: SceneBoxes, uv: F64, veh_ok: npt.NDArray[np.bool_], ids_buf: npt.NDArray[np.uint16]) -> FrameTruth:
+    def _truth(
+        self,
+        scene: SceneBoxes,
+        uv: F64,
+        start: npt.NDArray[np.int64],
+        shown: npt.NDArray[np.int64],
+        ids_buf: npt.NDArray[np.uint16],
+    ) -> FrameTruth:
         w, h = self.camera.size
         n_veh = len(scene.ids)
         visible_px = np.bincount(ids_buf.reshape(-1), minlength=n_veh + 1)[1:]
@@ -388,20 +405,27 @@ class Renderer:
         boxes: list[tuple[float, float, float, float]] = []
         vis_frac: list[float] = []
         trunc: list[float] = []
-        for v in np.flatnonzero(veh_ok & (visible_px > 0)).tolist():
-            pts = uv[scene.vehicle == v].reshape(-1, 2)
-            x1, y1 = pts.min(axis=0)
-            x2, y2 = pts.max(axis=0)
+        flat = uv.reshape(-1, 2)
+        lo = np.minimum.reduceat(flat, start[:-1] * 8, axis=0)
+        hi = np.maximum.reduceat(flat, start[:-1] * 8, axis=0)
+        for v in shown.tolist():
+            if visible_px[v] == 0:
+                continue
+            x1, y1 = lo[v]
+            x2, y2 = hi[v]
             cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h))
             if cx2 <= cx1 or cy2 <= cy1:
                 continue
-            hull = cv2.convexHull(pts.astype(np.float32))
+            hull = cv2.convexHull(flat[start[v] * 8 : start[v + 1] * 8].astype(np.float32))
             full_area = float(cv2.contourArea(hull))
-            inside_area, _ = cv2.intersectConvexConvex(hull, rect)
+            if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+                inside_area = full_area
+            else:
+                inside_area = float(cv2.intersectConvexConvex(hull, rect)[0])
             rows.append(v)
             boxes.append((float(cx1), float(cy1), float(cx2), float(cy2)))
-            vis_frac.append(min(1.0, float(visible_px[v]) / max(float(inside_area), 1.0)))
-            trunc.append(1.0 - float(inside_area) / max(full_area, 1e-6))
+            vis_frac.append(min(1.0, float(visible_px[v]) / max(inside_area, 1.0)))
+            trunc.append(max(0.0, 1.0 - inside_area / max(full_area, 1e-6)))
         return FrameTruth.build(
             ids=tuple(scene.ids[i] for i in rows),
             xyxy=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),

@@ -8,6 +8,7 @@ id, so a vehicle keeps its colours from frame to frame and from run to run.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -62,6 +63,7 @@ _PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=8192)
 def _colour(vtype: str, role: str, vid: str) -> tuple[float, float, float]:
     palette = _PALETTES.get(f"{vtype}.{role}") or _PALETTES.get(role) or _PALETTES["car.body"]
     pick = zlib.crc32(f"{vid}/{role}".encode()) % len(palette)

@@ -14,46 +14,22 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import numpy as np
-import numpy.typing as npt
-
+from controller.errors import ScenarioError
+from controller.scenarios import fourleg
+from edge.capture import Frame
 from edge.clock import Stamp
 from edge.errors import SourceError
 from edge.twin.camera import PinholeCamera, pole_camera
 from edge.twin.render import LIGHTING, Lighting, Renderer
 from edge.twin.scene import build_scene
 from edge.twin.truth import FrameTruth, MovementCounter
-from edge.twin.world import (
-    LEGS,
-    VTYPE_CLASS,
-    Demand,
-    FourLegSpec,
-    PlannedVehicle,
-    SumoWorld,
-    build_fourleg,
-    count_planned,
-    in_edge,
-    movement_id,
-    out_edge,
-    plan_vehicles,
-    turn_of,
-    write_routes,
-)
+from edge.twin.world import VTYPE_CLASS, SumoWorld, VehicleClass, planned_counts
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One camera image (the frame-source contract shared with :mod:`edge.capture`)."""
-
-    image: npt.NDArray[np.uint8]
-    index: int
-    stamp: Stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +43,14 @@ class TwinOptions:
         fps: Frames (simulation steps) per simulated second.
         width: Image width.
         height: Image height.
-        demand_vph: Total demand over the four approaches, vehicles per hour.
-        duration_s: Vehicles depart during the first ``duration_s`` seconds.
+        demand: Multiplier of the scenario's design demand.
+        duration_s: Horizon of the scenario's demand profile.
         corner_deg: Pole bearing from the junction centre (counter-clockwise from east).
         pole_m: Camera height.
         distance_m: Pole distance from the centre.
         hfov_deg: Horizontal field of view.
+        roll_deg: Camera roll (a crooked mount).
+        look_ahead_m: The camera aims this far beyond the junction centre.
         realtime: Pace reads to the wall clock.
     """
 
@@ -82,12 +60,16 @@ class TwinOptions:
     fps: float = 10.0
     width: int = 640
     height: int = 360
-    demand_vph: float = 2400.0
+    demand: float = 1.0
     duration_s: float = 3600.0
     corner_deg: float = 225.0
-    pole_m: float = 9.0
-    distance_m: float = 24.0
-    hfov_deg: float = 78.0
+    # The default pole: 12 m high, 30 m from the centre at the south-west corner, wide lens, so
+    # every stop line and exit of the 3+2-lane legs is in view.
+    pole_m: float = 12.0
+    distance_m: float = 30.0
+    hfov_deg: float = 88.0
+    roll_deg: float = 0.0
+    look_ahead_m: float = -4.0
     realtime: bool = False
 
     @classmethod
@@ -135,12 +117,12 @@ class TwinOptions:
             raise SourceError(f"twin source: fps {self.fps} is outside 1..60")
         if not (32 <= self.width <= 4096 and 32 <= self.height <= 4096):
             raise SourceError(f"twin source: size {self.width}x{self.height} is outside 32..4096")
-        if self.demand_vph < 0 or self.duration_s <= 0:
-            raise SourceError("twin source: demand_vph must be >= 0 and duration_s > 0")
+        if not (0.0 <= self.demand <= 5.0) or self.duration_s <= 0:
+            raise SourceError("twin source: demand must be within 0..5 and duration_s > 0")
         if not 3.0 <= self.pole_m <= 30.0:
             raise SourceError(f"twin source: pole_m {self.pole_m} is outside 3..30")
 
-    def camera(self, centre: tuple[float, float] = (0.0, 0.0)) -> PinholeCamera:
+    def camera(self, centre: tuple[float, float]) -> PinholeCamera:
         """The pole camera these options describe."""
         return pole_camera(
             centre,
@@ -149,24 +131,9 @@ class TwinOptions:
             height_m=self.pole_m,
             hfov_deg=self.hfov_deg,
             size=(self.width, self.height),
+            roll_deg=self.roll_deg,
+            look_ahead_m=self.look_ahead_m,
         )
-
-
-def fourleg_counter(spec: FourLegSpec | None = None) -> MovementCounter:
-    """A :class:`MovementCounter` for the generated four-leg junction."""
-    del spec
-    approaches = {in_edge(leg): leg for leg in LEGS}
-    exits = {out_edge(leg): leg for leg in LEGS}
-    movements = {(a, e): movement_id(a, e) for a in LEGS for e in LEGS if turn_of(a, e) != "u_turn"}
-    return MovementCounter(approaches, exits, movements)
-
-
-@dataclass
-class _Files:
-    folder: Path
-    net: Path
-    routes: Path
-    planned: list[PlannedVehicle] = field(default_factory=list)
 
 
 class TwinSource:
@@ -175,8 +142,6 @@ class TwinSource:
     Args:
         options: What to simulate and how to film it.
         lighting: Overrides the preset named in ``options`` (domain randomisation).
-        camera: Overrides the pole camera from ``options`` (camera jitter).
-        demand: Overrides the uniform demand from ``options``.
 
     Example:
         >>> src = TwinSource(TwinOptions.parse("twin:fourleg?seed=3&lighting=dusk"))  # doctest: +SKIP
@@ -187,51 +152,38 @@ class TwinSource:
         self,
         options: TwinOptions,
         lighting: Lighting | None = None,
-        camera: PinholeCamera | None = None,
-        demand: Demand | None = None,
     ) -> None:
         options.check()
         self.options = options
         self.fps = options.fps
         self.size = (options.width, options.height)
-        spec = FourLegSpec()
-        folder = Path(tempfile.mkdtemp(prefix="simpang-twin-"))
+        self._closed = False
+        self._folder = Path(tempfile.mkdtemp(prefix="simpang-twin-"))
         try:
-            net = build_fourleg(folder, spec)
-            dem = demand or Demand.uniform(options.demand_vph, options.duration_s)
-            planned = plan_vehicles(dem, options.seed)
-            routes = write_routes(folder / "fourleg.rou.xml", planned)
-            self.world = SumoWorld(net, routes, step_s=1.0 / options.fps, seed=options.seed, tls_id=spec.tls_id)
+            self.scenario = fourleg.build(self._folder, seed=options.seed, duration_s=options.duration_s, demand_scale=options.demand)
+            self.world = SumoWorld(
+                self.scenario.net_file, self.scenario.route_file, step_s=1.0 / options.fps, seed=options.seed,
+                tls_id=self.scenario.tls_id,
+            )
+        except ScenarioError as err:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise SourceError(f"twin scenario could not be built: {err}") from err
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(self._folder, ignore_errors=True)
             raise
-        self._files = _Files(folder, net, routes, planned)
-        self.camera = camera or options.camera(spec.centre)
-        if self.camera.size != self.size:
-            raise SourceError(f"twin camera size {self.camera.size} differs from the source size {self.size}")
-        self.renderer = Renderer(self.camera, self.world.geometry(spec.centre), lighting or LIGHTING[options.lighting], seed=options.seed)
-        self.counter = fourleg_counter(spec)
+        centre = self.world.centre
+        self.camera = options.camera(centre)
+        self.renderer = Renderer(self.camera, self.world.geometry(centre), lighting or LIGHTING[options.lighting], seed=options.seed)
+        self.counter = MovementCounter(self.scenario.movements)
         self.truth = FrameTruth.empty()
         self.events: list[tuple[str, str]] = []
         self._index = 0
         self._t0 = Stamp.now()
-        self._classes: dict[str, object] = {}
-        self._closed = False
+        self._classes: dict[str, VehicleClass] = {}
 
-    @property
     def planned_counts(self) -> dict[str, dict[str, int]]:
-        """Movement -> class -> vehicles, as written in the route file."""
-        return count_planned(self._files.planned)
-
-    @property
-    def route_file(self) -> Path:
-        """The SUMO route file of this run (removed on :meth:`close`)."""
-        return self._files.routes
-
-    @property
-    def net_file(self) -> Path:
-        """The SUMO network file of this run (removed on :meth:`close`)."""
-        return self._files.net
+        """Movement -> class -> vehicles, as the scenario's route file states them."""
+        return planned_counts(self.scenario.route_file)
 
     def step(self) -> bool:
         """Advance SUMO one step and update the movement counts; ``False`` once the demand has run out."""
@@ -272,7 +224,7 @@ class TwinSource:
         try:
             self.world.close()
         finally:
-            shutil.rmtree(self._files.folder, ignore_errors=True)
+            shutil.rmtree(self._folder, ignore_errors=True)
 
     def __enter__(self) -> TwinSource:
         return self
@@ -281,6 +233,12 @@ class TwinSource:
         self.close()
 
 
-def open_twin(uri: str) -> TwinSource:
-    """Open a ``twin:`` camera source."""
-    return TwinSource(TwinOptions.parse(uri))
+def open_twin(uri: str, fps: float | None = None, frame_size: tuple[int, int] | None = None) -> TwinSource:
+    """Open a ``twin:`` camera source; a site camera's ``fps`` and ``frame_size`` fill what the URI leaves out."""
+    opts = TwinOptions.parse(uri)
+    query = dict(parse_qsl(urlsplit(uri).query))
+    if fps is not None and "fps" not in query:
+        opts = replace(opts, fps=float(fps))
+    if frame_size is not None and "size" not in query and "width" not in query and "height" not in query:
+        opts = replace(opts, width=int(frame_size[0]), height=int(frame_size[1]))
+    return TwinSource(opts)

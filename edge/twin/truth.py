@@ -79,17 +79,16 @@ class FrameTruth:
 class MovementCounter:
     """Counts vehicles per movement and class as they cross the stop bar.
 
-    Pure core: feed it, each step, every vehicle's current edge and the vehicles that left the
-    network; it remembers only vehicles still on an approach edge (pruned when they move on or
-    leave), so its state is bounded by the vehicles in the network.
+    Pure core: feed it, each step, every vehicle's current edge (and, for vehicles it has not
+    seen, their route's first and last edge and class). It remembers only vehicles still on an
+    approach edge, pruned when they cross or leave, so its state is bounded by the vehicles in
+    the network.
 
     Args:
-        approaches: Approach edge id -> approach name.
-        exits: Exit edge id -> exit leg name.
-        movement_of: ``(approach, exit)`` -> movement id.
+        movements: Movement id -> (approach edge, exit edge), as in the scenario.
 
     Example:
-        >>> c = MovementCounter({"north_in": "north"}, {"east_out": "east"}, {("north", "east"): "north_left"})
+        >>> c = MovementCounter({"north_left": ("north_in", "east_out")})
         >>> c.update({"v1": "north_in"}, {"v1": ("north_in", "east_out")}, {"v1": VehicleClass.CAR})
         []
         >>> c.update({"v1": ":C_0_0"}, {}, {})
@@ -98,15 +97,9 @@ class MovementCounter:
         {'north_left': {'car': 1}}
     """
 
-    def __init__(
-        self,
-        approaches: dict[str, str],
-        exits: dict[str, str],
-        movement_of: dict[tuple[str, str], str],
-    ) -> None:
-        self.approaches = approaches
-        self.exits = exits
-        self.movement_of = movement_of
+    def __init__(self, movements: dict[str, tuple[str, str]]) -> None:
+        self._movement_of = {edges: mid for mid, edges in movements.items()}
+        self._approach_edges = {a for a, _ in movements.values()}
         self._waiting: dict[str, tuple[str, VehicleClass]] = {}
         self.counts: dict[str, dict[str, int]] = {}
 
@@ -123,17 +116,16 @@ class MovementCounter:
         events: list[tuple[str, str]] = []
         for vid, road in roads.items():
             if vid in self._waiting:
-                if road in self.approaches:
+                if road in self._approach_edges:
                     continue
                 movement, cls = self._waiting.pop(vid)
                 per = self.counts.setdefault(movement, {})
                 per[cls.label] = per.get(cls.label, 0) + 1
                 events.append((vid, movement))
-            elif road in self.approaches and vid in routes:
-                first, last = routes[vid]
-                a, e = self.approaches.get(first), self.exits.get(last)
-                if a is not None and e is not None and (a, e) in self.movement_of:
-                    self._waiting[vid] = (self.movement_of[(a, e)], classes.get(vid, VehicleClass.CAR))
+            elif road in self._approach_edges and vid in routes:
+                movement = self._movement_of.get(routes[vid])
+                if movement is not None:
+                    self._waiting[vid] = (movement, classes.get(vid, VehicleClass.CAR))
         # Vehicles that vanished (arrived, teleported) without crossing are forgotten.
         for vid in [v for v in self._waiting if v not in roads]:
             del self._waiting[vid]

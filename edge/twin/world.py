@@ -1,9 +1,8 @@
-"""The simulated world behind the twin camera: a four-leg left-hand SUMO junction run by libsumo.
+"""The simulated world behind the twin camera: a SUMO scenario run by libsumo.
 
-:func:`build_fourleg` writes the network (netconvert, ``--lefthand``: Indonesia drives on the
-left) and :func:`write_routes` a demand of individual vehicles with random (Poisson) departures,
-so that the route file states exactly how many vehicles of each class take each movement.
-:class:`SumoWorld` starts libsumo on them, steps it, and reads back what the renderer needs.
+The scenario (network, demand, signal) is the controller's :mod:`controller.scenarios.fourleg`,
+so the camera films exactly the junction the controller is tested on. :class:`SumoWorld` starts
+libsumo on its files, steps it, and reads back what the renderer and the ground truth need.
 
 libsumo runs one simulation per process (it is a module, not an object): only one
 :class:`SumoWorld` may be open at a time, which :class:`SumoWorld` enforces.
@@ -12,221 +11,40 @@ libsumo runs one simulation per process (it is a module, not an object): only on
 from __future__ import annotations
 
 import logging
-import math
-import shutil
-import subprocess
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from xml.sax.saxutils import quoteattr
-
-import numpy as np
+from xml.etree import ElementTree
 
 from edge.errors import SourceError
 from models.classes import VehicleClass
 
 log = logging.getLogger(__name__)
 
-#: Leg names in the order of their bearing from the centre (east, north, west, south).
-LEGS: tuple[str, ...] = ("east", "north", "west", "south")
-_BEARING = {"east": (1.0, 0.0), "north": (0.0, 1.0), "west": (-1.0, 0.0), "south": (0.0, -1.0)}
-
-#: SUMO vehicle types of the twin: (id, vClass, length, width, height, max speed m/s, Simpang class).
-VTYPES: tuple[tuple[str, str, float, float, float, float, VehicleClass], ...] = (
-    ("car", "passenger", 4.4, 1.75, 1.5, 13.9, VehicleClass.CAR),
-    ("motorcycle", "motorcycle", 1.95, 0.75, 1.75, 13.9, VehicleClass.MOTORCYCLE),
-    ("bus", "bus", 11.5, 2.5, 3.2, 11.1, VehicleClass.BUS),
-    ("truck", "truck", 7.6, 2.4, 3.1, 11.1, VehicleClass.TRUCK),
-)
-VTYPE_CLASS: dict[str, VehicleClass] = {t[0]: t[6] for t in VTYPES}
-
-#: Default share of each vehicle type (Indonesian urban mix: motorcycles dominate).
-DEFAULT_MIX: dict[str, float] = {"motorcycle": 0.62, "car": 0.30, "bus": 0.02, "truck": 0.06}
+#: The twin's vehicle types (the scenario's ``vType`` ids) as Simpang classes.
+VTYPE_CLASS: dict[str, VehicleClass] = {
+    "car": VehicleClass.CAR,
+    "motorcycle": VehicleClass.MOTORCYCLE,
+    "bus": VehicleClass.BUS,
+    "truck": VehicleClass.TRUCK,
+}
 
 
-def turn_of(approach: str, exit_leg: str) -> str:
-    """The turn from ``approach`` (the leg a vehicle comes from) to ``exit_leg``, driving on the left.
+def planned_counts(route_file: Path) -> dict[str, dict[str, int]]:
+    """Movement id -> class label -> vehicles, as a scenario's route file states them.
 
-    Example:
-        >>> turn_of("north", "east"), turn_of("north", "south"), turn_of("north", "west")
-        ('left', 'through', 'right')
+    Each ``<vehicle>`` names its movement as its ``route`` (the scenario's route ids are its
+    movement ids) and its class as its ``type``.
     """
-    if approach == exit_leg:
-        return "u_turn"
-    ax, ay = _BEARING[approach]
-    hx, hy = -ax, -ay  # heading when entering the junction
-    ex, ey = _BEARING[exit_leg]
-    cross = hx * ey - hy * ex
-    if abs(cross) < 1e-9:
-        return "through"
-    return "left" if cross > 0 else "right"
-
-
-def movement_id(approach: str, exit_leg: str) -> str:
-    """Movement id used across the twin and its site file, for example ``north_left``."""
-    return f"{approach}_{turn_of(approach, exit_leg)}"
-
-
-def in_edge(leg: str) -> str:
-    """SUMO id of the edge entering the junction from ``leg``."""
-    return f"{leg}_in"
-
-
-def out_edge(leg: str) -> str:
-    """SUMO id of the edge leaving the junction towards ``leg``."""
-    return f"{leg}_out"
-
-
-@dataclass(frozen=True, slots=True)
-class FourLegSpec:
-    """Geometry of the generated four-leg junction."""
-
-    leg_length_m: float = 160.0
-    lanes: int = 2
-    speed_mps: float = 13.9
-    tls_id: str = "C"
-    centre: tuple[float, float] = (0.0, 0.0)
-
-
-def _run_tool(name: str, args: Sequence[str]) -> None:
-    exe = shutil.which(name)
-    if exe is None:
-        try:
-            import sumo
-
-            exe = str(Path(sumo.SUMO_HOME) / "bin" / name)
-        except ImportError as err:
-            raise SourceError(f"{name} not found: install the 'bench' extra (eclipse-sumo)") from err
-    proc = subprocess.run([exe, *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SourceError(f"{name} failed: {proc.stderr.strip()[:500]}")
-
-
-def build_fourleg(folder: Path, spec: FourLegSpec = FourLegSpec()) -> Path:
-    """Write a four-leg signalised left-hand junction into ``folder``; return the ``.net.xml`` path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cx, cy = spec.centre
-    nodes = [f'<node id="{spec.tls_id}" x="{cx}" y="{cy}" type="traffic_light"/>']
-    edges = []
-    for leg in LEGS:
-        bx, by = _BEARING[leg]
-        nodes.append(f'<node id="{leg}" x="{cx + bx * spec.leg_length_m}" y="{cy + by * spec.leg_length_m}" type="priority"/>')
-        for eid, a, b in ((in_edge(leg), leg, spec.tls_id), (out_edge(leg), spec.tls_id, leg)):
-            edges.append(
-                f'<edge id="{eid}" from="{a}" to="{b}" numLanes="{spec.lanes}" speed="{spec.speed_mps}"/>'
-            )
-    (folder / "fourleg.nod.xml").write_text("<nodes>\n" + "\n".join(nodes) + "\n</nodes>\n")
-    (folder / "fourleg.edg.xml").write_text("<edges>\n" + "\n".join(edges) + "\n</edges>\n")
-    net = folder / "fourleg.net.xml"
-    _run_tool(
-        "netconvert",
-        [
-            "--node-files", str(folder / "fourleg.nod.xml"),
-            "--edge-files", str(folder / "fourleg.edg.xml"),
-            "--lefthand", "true",
-            "--no-turnarounds", "true",
-            "--tls.default-type", "static",
-            "--output-file", str(net),
-            "--no-warnings", "true",
-            # Keep the node coordinates as given: the junction centre stays at spec.centre.
-            "--offset.disable-normalization", "true",
-        ],
-    )
-    return net
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """Vehicles per hour on each movement, and the class mix.
-
-    Attributes:
-        flows: ``(approach, exit)`` leg pair -> vehicles per hour.
-        mix: vehicle type -> share (normalised).
-        duration_s: Departures are drawn in ``[0, duration_s)``.
-    """
-
-    flows: Mapping[tuple[str, str], float]
-    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
-    duration_s: float = 3600.0
-
-    @classmethod
-    def uniform(cls, total_vph: float, duration_s: float = 3600.0, through_share: float = 0.6) -> Demand:
-        """``total_vph`` split evenly over the four approaches, ``through_share`` going straight on."""
-        flows: dict[tuple[str, str], float] = {}
-        per_approach = total_vph / len(LEGS)
-        for a in LEGS:
-            for e in LEGS:
-                t = turn_of(a, e)
-                if t == "u_turn":
-                    continue
-                share = through_share if t == "through" else (1.0 - through_share) / 2.0
-                flows[(a, e)] = per_approach * share
-        return cls(flows=flows, duration_s=duration_s)
-
-    def scaled(self, factor: float) -> Demand:
-        """The same pattern with every flow multiplied by ``factor``."""
-        return Demand({k: v * factor for k, v in self.flows.items()}, dict(self.mix), self.duration_s)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedVehicle:
-    """One vehicle of the route file."""
-
-    id: str
-    vtype: str
-    depart_s: float
-    approach: str
-    exit: str
-
-
-def plan_vehicles(demand: Demand, seed: int) -> list[PlannedVehicle]:
-    """Poisson departures for every movement and a class drawn from the mix, sorted by time."""
-    rng = np.random.default_rng(seed)
-    types = list(demand.mix)
-    p = np.array([demand.mix[t] for t in types], dtype=np.float64)
-    p /= p.sum()
-    out: list[PlannedVehicle] = []
-    for (a, e), vph in sorted(demand.flows.items()):
-        if vph <= 0:
-            continue
-        rate = vph / 3600.0
-        t = float(rng.exponential(1.0 / rate))
-        while t < demand.duration_s:
-            vt = types[int(rng.choice(len(types), p=p))]
-            out.append(PlannedVehicle(f"{a}.{e}.{len(out)}", vt, round(t, 1), a, e))
-            t += float(rng.exponential(1.0 / rate))
-    out.sort(key=lambda v: (v.depart_s, v.id))
-    return out
-
-
-def write_routes(path: Path, vehicles: Sequence[PlannedVehicle]) -> Path:
-    """Write the twin's vehicle types and ``vehicles`` as a SUMO route file."""
-    lines = ["<routes>"]
-    for vid, vclass, length, width, height, vmax, _ in VTYPES:
-        extra = ' minGap="0.8" sigma="0.6" speedDev="0.15"' if vclass == "motorcycle" else ' sigma="0.5" speedDev="0.1"'
-        lines.append(
-            f'  <vType id="{vid}" vClass="{vclass}" length="{length}" width="{width}" height="{height}" maxSpeed="{vmax}"{extra}/>'
-        )
-    for v in vehicles:
-        route = f"{in_edge(v.approach)} {out_edge(v.exit)}"
-        lines.append(
-            f'  <vehicle id={quoteattr(v.id)} type="{v.vtype}" depart="{v.depart_s:.1f}" departLane="best" departSpeed="max">'
-            f'<route edges="{route}"/></vehicle>'
-        )
-    lines.append("</routes>")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def count_planned(vehicles: Sequence[PlannedVehicle]) -> dict[str, dict[str, int]]:
-    """Movement id -> class label -> number of vehicles, as the route file states it."""
     out: dict[str, dict[str, int]] = {}
-    for v in vehicles:
-        per = out.setdefault(movement_id(v.approach, v.exit), {})
-        label = VTYPE_CLASS[v.vtype].label
+    for el in ElementTree.parse(route_file).getroot().iter("vehicle"):
+        movement, vtype = el.get("route"), el.get("type")
+        if movement is None or vtype is None:
+            raise SourceError(f"{route_file.name}: vehicle {el.get('id')!r} lacks a route or type attribute")
+        label = VTYPE_CLASS.get(vtype, VehicleClass.CAR).label
+        per = out.setdefault(movement, {})
         per[label] = per.get(label, 0) + 1
     return out
 
@@ -334,6 +152,12 @@ class SumoWorld:
         self._closed = False
 
     @property
+    def centre(self) -> tuple[float, float]:
+        """World position of the signalised junction (netconvert may have shifted the network)."""
+        x, y = self.traci.junction.getPosition(self.tls_id)
+        return float(x), float(y)
+
+    @property
     def time_s(self) -> float:
         """Simulation time in seconds."""
         return float(self.traci.simulation.getTime())
@@ -417,9 +241,3 @@ class SumoWorld:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def heading_vector(heading_deg: float) -> tuple[float, float]:
-    """Unit vector of a SUMO angle (clockwise from north)."""
-    a = math.radians(heading_deg)
-    return math.sin(a), math.cos(a)
