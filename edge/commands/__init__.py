@@ -23,9 +23,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.replay",
     "edge.commands.edge",
     "central.cli",
+    "edge.commands.twin",
     "edge.commands.demo",
     "edge.commands.config",
     "models.cli",
+    "models.cli_train",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.
