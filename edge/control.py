@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from controller.envelope import SignalState
 from controller.factory import build_supervisor
+
+from controller.envelope import SignalState
 from controller.observation import ApproachObservation, Observation
 from edge.config import SiteConfig
 from edge.messages import HiResEvent

@@ -41,7 +41,16 @@ from edge.health_http import HealthServer
 from edge.messages import ConfigAck, ConfigPush, Events, Health
 from edge.publish import LinkSettings, Publisher
 from edge.spool import Spool
-from edge.stages import Channels, LiveSnapshot, StageOptions, StageStats, capture_main, detect_main, make_channels, track_main
+from edge.stages import (
+    Channels,
+    LiveSnapshot,
+    StageOptions,
+    StageStats,
+    capture_main,
+    detect_main,
+    make_channels,
+    track_main,
+)
 from edge.supervisor import StageSpec, Supervisor
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ Data flow::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import queue
@@ -105,10 +106,8 @@ class StageStats:
 
 def _put_latest(q: Any, item: object) -> None:
     """Put without blocking; a full queue drops the item (stats and live views only)."""
-    try:
+    with contextlib.suppress(queue.Full):
         q.put_nowait(item)
-    except queue.Full:
-        pass
 
 
 def _load(opts: StageOptions) -> SiteConfig:
