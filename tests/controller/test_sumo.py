@@ -32,7 +32,8 @@ def test_envelope_states_reach_sumo_without_conflicting_greens(case: Case, tmp_p
         conflicts = {frozenset(c) for c in inter.signal.conflicts}
         showing = [
             p for p in inter.links
-            if any(c == "G" and sumo_state[i] in "Gg" for i, c in enumerate(inter.links[p]))
+            # Protected right of way ('G'); a permissive 'g' yields to the conflicting stream.
+            if any(c == "G" and sumo_state[i] == "G" for i, c in enumerate(inter.links[p]))
         ]
         for i, a in enumerate(showing):
             for b in showing[i + 1:]:
