@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 
 import pytest
 
@@ -33,7 +34,7 @@ def _retime(cfg: SignalConfig, **changes: float) -> SignalConfig:
     return SignalConfig.model_validate({**cfg.model_dump(), "phases": [p.model_dump() for p in phases]})
 
 
-def _run(env: Envelope, wishes: list[int | None], start: float = 1.0) -> list[dict[int, Light]]:
+def _run(env: Envelope, wishes: Sequence[int | None], start: float = 1.0) -> list[dict[int, Light]]:
     return [env.step(Wish(stage=w), start + i).lights for i, w in enumerate(wishes)]
 
 
@@ -83,9 +84,9 @@ def test_timing_change_waits_for_the_next_stage_boundary() -> None:
     env = Envelope(signal_config(), now=0.0)
     _run(env, [0] * 5)
     version = env.request_timings(_retime(signal_config(), min_green=20.0, max_green=40.0))
-    assert version == 2 and env.plan_version == 1 and env.pending is not None
+    assert (version, env.plan_version, env.pending is not None) == (2, 1, True)
     seq = _run(env, [1] * 60, start=6.0)
-    assert env.plan_version == 2 and env.pending is None
+    assert (env.plan_version, env.pending) == (2, None)
     p1 = [s[1] for s in seq]
     # The green in progress kept its old minimum (10 s); the next one, phase 1, got the new 20 s.
     assert p1.count(Light.GREEN) >= 20
@@ -109,7 +110,8 @@ def test_walk_and_ped_clearance_are_shown_and_finish_before_yellow() -> None:
     env = Envelope(cfg, now=0.0)
     states = [env.step(Wish(stage=1), float(t)) for t in range(1, 60)]
     peds = [s.peds[2].value for s in states if s.lights[2] is Light.GREEN]
-    assert peds[:7] == ["walk"] * 7 and peds[7:16] == ["clear"] * 9
+    assert peds[:7] == ["walk"] * 7
+    assert peds[7:16] == ["clear"] * 9
     assert len(peds) == 16  # green lasted walk + clearance, not just min green (8 s)
 
 
@@ -136,4 +138,5 @@ def test_log_is_bounded_and_counts_drops() -> None:
     log = HiResLog(maxlen=3)
     for i in range(5):
         log.add(float(i), GREEN_BEGIN, 1)
-    assert len(log) == 3 and log.dropped == 2
+    assert len(log) == 3
+    assert log.dropped == 2

@@ -28,7 +28,7 @@ def _two_phase() -> SignalConfig:
 
 def _green(stage: int, since: float, now: float, phases: tuple[int, ...] = (2, 4)) -> SignalState:
     env_phases = signal_config().stages if phases == (1, 2, 3, 4) else [[2], [4]]
-    lights = {p: Light.RED for p in phases}
+    lights = dict.fromkeys(phases, Light.RED)
     for p in env_phases[stage]:
         lights[p] = Light.GREEN
     return SignalState(now=now, stage=stage, target=None, lights=lights, peds={}, green_since=since)

@@ -49,31 +49,38 @@ def test_envelope_states_reach_sumo_without_conflicting_greens(case: Case, tmp_p
               hires_csv=tmp_path / "hires.csv")
     assert problems == []
     assert len(set(seen)) >= 6  # several stages, yellows and clearances did show
-    assert res.vehicles > 100 and res.delay_s > 0
-    assert res.decisions == 400 and res.fallback_steps == 0
+    assert res.vehicles > 100
+    assert res.delay_s > 0
+    assert res.decisions == 400
+    assert res.fallback_steps == 0
     lines = (tmp_path / "hires.csv").read_text().splitlines()
-    assert lines[0] == "SignalID,Timestamp,EventCode,EventParam" and len(lines) == res.hires_events + 1
+    assert lines[0] == "SignalID,Timestamp,EventCode,EventParam"
+    assert len(lines) == res.hires_events + 1
 
 
 def test_sumo_own_actuated_program_runs_on_the_same_scenario(case: Case, tmp_path: Path) -> None:
     res = run(case, "sumo_actuated", 5, tmp_path, end=300.0)
-    assert res.vehicles > 100 and res.decisions == 0
+    assert res.vehicles > 100
+    assert res.decisions == 0
     assert 'type="actuated"' in next(tmp_path.glob("programs_actuated.add.xml")).read_text()
 
 
 def test_camera_detectors_stop_at_camera_range(case: Case) -> None:
     xml = camera_detectors(case, 75.0)
     lengths = [float(x) for x in re.findall(r'id="cam_[^"]+" lane="[^"]+" pos="[\d.]+" length="([\d.]+)"', xml)]
-    assert len(lengths) == 12 and max(lengths) == pytest.approx(75.0)
+    assert len(lengths) == 12
+    assert max(lengths) == pytest.approx(75.0)
 
 
 def test_resco_nets_are_read_from_sumo_rl_with_one_controller_per_tls(tmp_path: Path) -> None:
     pytest.importorskip("sumo_rl")
     case = load_case("cologne8", seed=0, workdir=tmp_path)
     assert len(case.intersections) == 8
-    assert "sumo_rl" in str(case.net_file) and case.begin == 25200.0
+    assert "sumo_rl" in str(case.net_file)
+    assert case.begin == 25200.0
     for inter in case.intersections:
         t = inter.signal.phases[0].timings
-        assert t.yellow >= 3.0 and t.min_green >= 7.0
+        assert t.yellow >= 3.0
+        assert t.min_green >= 7.0
         lens = {len(s) for s in inter.links.values()}
         assert len(lens) == 1
