@@ -9,6 +9,7 @@ from controller.config import ControllerConfig
 from controller.envelope import Light, SignalState
 from controller.errors import ControllerError
 from controller.factory import build_supervisor
+from controller.fixed import FixedTime
 from controller.hires import GREEN_BEGIN
 from controller.observation import ApproachObservation, Observation
 from controller.scenarios.fourleg import signal_config
@@ -44,6 +45,7 @@ def test_unknown_params_are_refused_with_the_valid_ones() -> None:
 
 def test_fallback_is_equal_split_of_fixed_cycle_without_flows() -> None:
     sup = build_supervisor(signal_config(), ControllerConfig(fixed_cycle_s=100.0), now=0.0, epoch=0.0)
+    assert isinstance(sup.fallback, FixedTime)
     assert sup.fallback.name == "fixed"
     assert sup.fallback.cycle == pytest.approx(100.0)
 
