@@ -78,7 +78,14 @@ def load_case(name: str, seed: int, workdir: Path, duration_s: float | None = No
 def fourleg_case(out_dir: Path, seed: int, duration_s: float, demand_scale: float) -> Case:
     """The four-leg scenario as a harness case, with PKJI design and saturation flows."""
     sc = fourleg.build(out_dir, seed=seed, duration_s=duration_s, demand_scale=demand_scale)
-    signal = fourleg.signal_config()
+    return Case(name="fourleg", net_file=sc.net_file, route_files=(sc.route_file,), begin=0.0,
+                end=duration_s, intersections=(fourleg_intersection(sc),))
+
+
+def fourleg_intersection(sc: fourleg.Scenario) -> Intersection:
+    """The harness's view of a built four-leg scenario: SUMO link states per phase, detection
+    groups, PKJI design flows (pcu/h) and saturation flows (600 x width)."""
+    signal = fourleg.signal_config(lane_groups=True)
     root = ET.parse(sc.net_file).getroot()
     by_edges = {v: k for k, v in sc.movements.items()}
     move_links: dict[str, list[int]] = {}
@@ -103,6 +110,4 @@ def fourleg_case(out_dir: Path, seed: int, duration_s: float, demand_scale: floa
     pcu = {cls.label: PCU_PROTECTED[cls] for cls in VehicleClass}
     flows = {g: sum(v * pcu.get(c, 1.0) for c, v in by_cls.items()) for g, by_cls in sc.peak_flows.items()}
     sat = {g: pkji_saturation(w) for g, w in sc.approach_width_m.items()}
-    inter = Intersection(tls_id=sc.tls_id, signal=signal, links=links, groups=sc.groups, design_flows=flows, saturation=sat)
-    return Case(name="fourleg", net_file=sc.net_file, route_files=(sc.route_file,), begin=0.0,
-                end=duration_s, intersections=(inter,))
+    return Intersection(tls_id=sc.tls_id, signal=signal, links=links, groups=sc.groups, design_flows=flows, saturation=sat)

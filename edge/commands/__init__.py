@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.config",
     "models.cli",
     "models.cli_train",
+    "controller.cli",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.
