@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -27,11 +28,12 @@ SCENARIOS = ("fourleg", *RESCO)
 
 def resco_dir(name: str) -> Path:
     """The directory of a RESCO net inside the installed ``sumo-rl`` package."""
-    try:
-        import sumo_rl  # noqa: PLC0415 (bench extra only)
-    except ImportError as err:
-        raise ScenarioError("the RESCO nets come with sumo-rl: pip install 'simpang[bench]'") from err
-    path = Path(sumo_rl.__file__).parent / "nets" / "RESCO" / name
+    # Locate the package without importing it: importing sumo_rl needs SUMO_HOME and gymnasium,
+    # and only its data files are wanted here.
+    spec = importlib.util.find_spec("sumo_rl")
+    if spec is None or not spec.submodule_search_locations:
+        raise ScenarioError("the RESCO nets come with sumo-rl: pip install 'simpang[bench]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "nets" / "RESCO" / name
     if not path.is_dir():
         raise ScenarioError(f"RESCO net {name!r} is not in the installed sumo-rl ({path})")
     return path
