@@ -55,7 +55,7 @@ def test_iou_matrix_matches_brute_force() -> None:
             iy = max(0.0, min(a[i, 3], b[j, 3]) - max(a[i, 1], b[j, 1]))
             inter = ix * iy
             union = (a[i, 2] - a[i, 0]) * (a[i, 3] - a[i, 1]) + (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1]) - inter
-            assert got[i, j] == pytest.approx(inter / union)
+            assert got[i, j] == pytest.approx(inter / union, rel=1e-5, abs=1e-6)
     assert iou_matrix(np.zeros((0, 4)), b).shape == (0, 5)
 
 
