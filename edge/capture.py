@@ -444,6 +444,10 @@ def open_source(
             that is not a decodable video.
     """
     src = camera.source.strip()
+    if src.startswith("twin:"):
+        from edge.twin.source import open_twin  # noqa: PLC0415 (needs the bench extra: SUMO)
+
+        return open_twin(src, fps=camera.fps, frame_size=camera.frame_size)
     if m := _USB.match(src):
         return LiveSource(
             int(m.group(1)),
