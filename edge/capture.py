@@ -241,6 +241,18 @@ class VideoFileSource:
             cap.release()
         self._put(None)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the decoder is blocked on a full queue or finished; ``False`` on timeout.
+
+        For measurements that must not compete with decoding (model-only throughput).
+        """
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and not self._queue.full():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
     def read(self) -> Frame | None:
         """The next frame in order; ``None`` at the end.
 
