@@ -1,11 +1,9 @@
-"""``simpang central ...``: the central service's commands.
+"""``simpang central ...``: run the central service and manage its API tokens.
 
-* ``simpang central keys create NAME [--dir DIR]`` creates the CurveZMQ key pair of edge box NAME
-  (and central's own pair on first use); ``simpang central keys list [--dir DIR]`` lists them.
-* ``simpang central ingest --db URL --zmq ENDPOINT [--keys DIR]`` runs one stateless ingest
-  worker without the web app; several may share one PostgreSQL database.
-* ``simpang central bench [--db sqlite|postgresql://...] [--json]`` measures end-to-end ingest
-  throughput and ack latency (see ``benchmarks/central_ingest.py``).
+Each sub-command is a pair: an ``_add_<name>(subparsers)`` function that adds its parser and sets
+``handler``, and the handler ``(args) -> int``. :data:`SUBCOMMANDS` lists the adders in help order;
+a new sub-command (``keys``, ``bench``) adds its pair and one entry there. Heavy imports (FastAPI,
+uvicorn, psycopg) stay inside handlers so ``simpang --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,120 +11,150 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+from central.cli_link import add_bench, add_ingest, add_keys
+from central.errors import CentralError
 
 log = logging.getLogger(__name__)
 
-#: Where key pairs live unless ``--dir`` says otherwise.
-DEFAULT_KEYS_DIR = Path("keys")
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+DEFAULT_DB = os.environ.get("SIMPANG_DB_URL", "sqlite:///central.db")
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``central`` and its sub-commands."""
-    p = sub.add_parser("central", help="the central service: ingest workers, CurveZMQ keys of edge clients")
-    cs = p.add_subparsers(title="central commands", metavar="ACTION", required=True)
-    _add_keys(cs)
-    _add_ingest(cs)
-    _add_bench(cs)
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8080)")
+    return host.strip("[]"), int(port)
 
 
-def _add_keys(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    k = cs.add_parser("keys", help="create and list CurveZMQ key pairs of central and the edge boxes")
-    ks = k.add_subparsers(title="keys commands", metavar="ACTION", required=True)
-    c = ks.add_parser("create", help="create the key pair of one edge box, named after its site id")
-    c.add_argument("name", metavar="NAME", help="the edge box's site id")
-    c.add_argument("--dir", type=Path, default=DEFAULT_KEYS_DIR, help="key folder (default ./keys)")
-    c.add_argument("--json", action="store_true", help="print as one JSON object")
-    c.set_defaults(handler=_keys_create)
-    ls = ks.add_parser("list", help="list central's key and every admitted edge key")
-    ls.add_argument("--dir", type=Path, default=DEFAULT_KEYS_DIR, help="key folder (default ./keys)")
-    ls.add_argument("--json", action="store_true", help="print as one JSON array")
-    ls.set_defaults(handler=_keys_list)
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db", default=DEFAULT_DB, metavar="URL",
+        help="store URL: sqlite:///central.db (default, or $SIMPANG_DB_URL) or postgresql://user@host:port/db",
+    )
 
 
-def _add_ingest(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    i = cs.add_parser("ingest", help="run a stateless ingest worker: edges -> store, no web app")
-    i.add_argument("--db", required=True, metavar="URL", help="store URL: sqlite:///FILE or postgresql://...")
-    i.add_argument("--zmq", default="tcp://0.0.0.0:5560", metavar="ENDPOINT",
-                   help="where edges connect (default tcp://0.0.0.0:5560)")
-    i.add_argument("--keys", type=Path, metavar="DIR", help="key folder; without it the link is clear text (lab only)")
-    i.set_defaults(handler=_ingest)
+# --- run ------------------------------------------------------------------------------------
+def _add_run(sub: Subparsers) -> None:
+    p = sub.add_parser("run", help="serve the engineer API, dashboard and /metrics")
+    _add_db(p)
+    p.add_argument("--http", type=_host_port, default=("127.0.0.1", 8080), metavar="HOST:PORT",
+                   help="where the API and dashboard listen (default 127.0.0.1:8080)")
+    p.add_argument("--anonymous-role", choices=("viewer",), default=None,
+                   help="let requests without a token read (for a wall screen); default: token required")
+    p.set_defaults(handler=run)
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    import signal  # noqa: PLC0415 - keeps `simpang --help` light
-    import threading  # noqa: PLC0415 - keeps `simpang --help` light
+def run(args: argparse.Namespace) -> int:
+    """Open the store and serve until interrupted."""
+    import uvicorn  # noqa: PLC0415 - heavy, only this command needs it
 
-    from central.ingest import IngestServer  # noqa: PLC0415 - keeps `simpang --help` light
-    from central.store import open_store  # noqa: PLC0415 - keeps `simpang --help` light
+    from central.app import create_app  # noqa: PLC0415
+    from central.settings import Settings  # noqa: PLC0415
+    from central.store import open_store  # noqa: PLC0415
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    store = open_store(args.db)
+    host, port = args.http
+    settings = Settings(db_url=args.db, http_host=host, http_port=port, anonymous_role=args.anonymous_role)
+    store = open_store(settings.db_url)
     try:
-        server = IngestServer(args.zmq, store, keys_dir=args.keys)
-        server.start()
-        try:
-            print(f"ingest listening on {server.endpoint}", flush=True)
-            while not done.wait(60.0):
-                st = server.stats()
-                log.info("ingest: %d stored, %d duplicates, %d rejected, %.0f msg/s, %d site(s)",
-                         st.stored, st.duplicates, sum(st.rejected.values()), st.rate_per_s, len(st.sites))
-        finally:
-            server.stop()
+        app = create_app(settings, store)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info" if args.verbose else "warning")
+        server = uvicorn.Server(config)
+        print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)})", flush=True)
+        server.run()
     finally:
         store.close()
     return 0
 
 
-def _add_bench(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from central.bench import add_arguments  # noqa: PLC0415 - keeps `simpang --help` light
+def _redacted(url: str) -> str:
+    from central.store.postgres import _redact  # noqa: PLC0415 - tiny helper, avoid duplicating it
 
-    b = cs.add_parser("bench", help="measure aggregates/s stored end to end and ack latency")
-    add_arguments(b)
-    b.set_defaults(handler=_bench)
+    return _redact(url)
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from central.bench import report  # noqa: PLC0415 - keeps `simpang --help` light
+# --- token ----------------------------------------------------------------------------------
+def _add_token(sub: Subparsers) -> None:
+    p = sub.add_parser("token", help="create, list and revoke API tokens")
+    tsub = p.add_subparsers(title="token commands", metavar="ACTION", required=True)
+    c = tsub.add_parser("create", help="create a token and print it once")
+    c.add_argument("name", help="who or what uses it: alice, wall-screen")
+    c.add_argument("--role", choices=("viewer", "engineer", "admin"), required=True, help="what it may do")
+    c.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    _add_db(c)
+    c.set_defaults(handler=token_create)
+    ls = tsub.add_parser("list", help="list tokens (never their secrets)")
+    _add_db(ls)
+    ls.set_defaults(handler=token_list)
+    r = tsub.add_parser("revoke", help="revoke a token by name")
+    r.add_argument("name")
+    _add_db(r)
+    r.set_defaults(handler=token_revoke)
 
-    report(args)
-    return 0
 
+def token_create(args: argparse.Namespace) -> int:
+    """Create a token; print the secret (the store keeps only its hash)."""
+    from central.api.tokens import TokenCreate  # noqa: PLC0415
+    from central.auth import hash_token, new_token  # noqa: PLC0415
+    from central.store import open_store  # noqa: PLC0415
 
-def _keys_create(args: argparse.Namespace) -> int:
-    from central.keys import KeyFolder  # noqa: PLC0415 - keeps `simpang --help` light
-
-    keys = KeyFolder(args.dir)
-    info = keys.create(args.name)
-    server = keys.ensure_server()
+    try:
+        TokenCreate(name=args.name, role=args.role)
+    except ValueError:
+        raise CentralError(f"bad token name {args.name!r}: letters, digits and _.@- only, at most 64") from None
+    token = new_token()
+    store = open_store(args.db)
+    try:
+        record = store.add_token(args.name, args.role, hash_token(token), actor="cli")
+    finally:
+        store.close()
     if args.json:
-        print(json.dumps({
-            "name": info.name, "public_key": info.public_key, "public_file": str(info.public_file),
-            "secret_file": str(info.secret_file), "server_public_key": server.public_key,
-        }))
-        return 0
-    print(f"created key pair {info.name!r}: public key {info.public_key}")
-    print(f"  admitted by central while {info.public_file} exists")
-    print(f"  copy {info.secret_file} to the edge box (central.client_key_file), then delete it here")
-    print(f"  the edge box's central.server_public_key: {server.public_key}")
+        print(json.dumps({"name": record.name, "role": record.role, "token": token}))
+    else:
+        print(token)
     return 0
 
 
-def _keys_list(args: argparse.Namespace) -> int:
-    from central.keys import KeyFolder  # noqa: PLC0415 - keeps `simpang --help` light
+def token_list(args: argparse.Namespace) -> int:
+    """Print one line per token."""
+    from central.store import open_store  # noqa: PLC0415
 
-    infos = KeyFolder(args.dir).list()
-    if args.json:
-        print(json.dumps([
-            {"name": i.name, "public_key": i.public_key, "server": i.server,
-             "secret_here": i.secret_file is not None} for i in infos
-        ]))
-        return 0
-    if not infos:
-        print(f"no keys in {args.dir} (create one with 'simpang central keys create NAME')")
-    for i in infos:
-        role = "central (server)" if i.server else "edge, admitted"
-        note = "" if i.server or i.secret_file is None else "  [secret key still here: move it to the box]"
-        print(f"{i.name:<24} {i.public_key}  {role}{note}")
+    store = open_store(args.db)
+    try:
+        for t in store.tokens():
+            state = "revoked" if t.revoked_at is not None else "live"
+            print(f"{t.name}\t{t.role}\t{state}")
+    finally:
+        store.close()
     return 0
+
+
+def token_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token by name."""
+    from central.store import open_store  # noqa: PLC0415
+
+    store = open_store(args.db)
+    try:
+        if not store.revoke_token(args.name, actor="cli"):
+            raise CentralError(f"no live token named {args.name!r}")
+    finally:
+        store.close()
+    return 0
+
+
+#: Sub-command adders, in the order ``simpang central --help`` lists them.
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_run, _add_token, add_keys, add_ingest, add_bench)
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Add ``central`` and its sub-commands."""
+    p = sub.add_parser("central", help="the central service edge clients report to: API, dashboard, tokens")
+    csub = p.add_subparsers(title="central commands", metavar="ACTION", required=True)
+    for adder in SUBCOMMANDS:
+        adder(csub)
