@@ -474,8 +474,11 @@ class IngestServer:
                 site, push = self._requests.get_nowait()
             except queue.Empty:
                 break
-            env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
             with self._lock:
+                current = self._pushes.get(site)
+                if current is not None and current.envelope.seq == push.version:
+                    continue  # already on its way; keep its resend timer
+                env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
                 self._pushes[site] = _Push(env, encode(env))
         now = time.monotonic()
         with self._lock:

@@ -218,6 +218,9 @@ class Publisher:
         self._sent = self._resends = self._acked = self._rejected = 0
         self._connected = False
         self._reject_logged: set[int] = set()
+        #: Handshakes central refused since start.
+        self.handshake_failures = 0
+        self._last_refusal_log = -1e9
 
     def _pipe(self) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
         # An inproc PAIR wakes the link thread when something is published, instead of polling.
@@ -309,7 +312,10 @@ class Publisher:
             sock.curve_serverkey = server
             sock.curve_publickey = public
             sock.curve_secretkey = secret
-        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        )
         try:
             sock.connect(self.settings.endpoint)
         except zmq.ZMQError as err:
@@ -358,8 +364,19 @@ class Publisher:
                 self._resends += self._window.in_flight
                 self._window.reset()
             elif event == zmq.EVENT_DISCONNECTED:
-                log.warning("lost the connection to central at %s; messages stay spooled", self.settings.endpoint)
+                if self._connected:
+                    log.warning("lost the connection to central at %s; messages stay spooled", self.settings.endpoint)
                 self._connected = False
+            else:
+                # Refused by central (unknown key, wrong server key, clear text against CurveZMQ):
+                # ZeroMQ retries quietly, so say it, but not at every retry.
+                self.handshake_failures += 1
+                now = time.monotonic()
+                if now - self._last_refusal_log > 60.0:
+                    self._last_refusal_log = now
+                    log.error("central at %s refused the handshake (%d time(s) so far): check this box's key "
+                              "file, central's public key, and that central lists this box's key",
+                              self.settings.endpoint, self.handshake_failures)
 
     def _send_some(self, sock: zmq.Socket[Any], now: float) -> None:
         window = self._window

@@ -193,16 +193,21 @@ def test_two_ingest_workers_share_one_postgresql_store(tmp_path: Path, pg_url: s
             pubs[-1].publish_many([Health(uptime_s=float(n)) for n in range(500)])
         for pub in pubs:
             assert pub.wait_drained(20.0)
-        # The same frames again through the other worker (a failover resend): no duplicates.
+        # An edge that fails over: what it sent to one worker arrives again through the other.
         ctx: zmq.Context[Any] = zmq.Context()
         try:
-            sock = _dealer(ctx, servers[1].endpoint)
-            sock.send_multipart([DATA, *(encode(factories.health("site-0", seq, 1.7e9)) for seq in (1, 2, 501))])
-            assert _recv_ack(sock) == ([(1, 2), (501, 501)], [])
+            frames = [encode(factories.health("site-2", seq, 1.7e9 + seq)) for seq in range(1, 101)]
+            first, second = _dealer(ctx, servers[0].endpoint), _dealer(ctx, servers[1].endpoint)
+            first.send_multipart([DATA, *frames[:60]])
+            assert _recv_ack(first) == ([(1, 60)], [])
+            second.send_multipart([DATA, *frames])
+            assert _recv_ack(second) == ([(1, 100)], [])
         finally:
             ctx.destroy(linger=0)
-        assert stored_seqs(stores[0], "site-0") == list(range(1, 502))
+        assert stored_seqs(stores[0], "site-0") == list(range(1, 501))
         assert stored_seqs(stores[0], "site-1") == list(range(1, 501))
+        assert stored_seqs(stores[1], "site-2") == list(range(1, 101))
+        assert servers[1].stats().duplicates == 60
     finally:
         for pub in pubs:
             pub.stop()
