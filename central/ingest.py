@@ -7,7 +7,7 @@ decodes every frame with :func:`edge.messages.decode`, commits all valid envelop
 (resends after a reconnect) are acknowledged too: the store is idempotent on ``(site, seq)``.
 Nothing else is kept, so several ingest workers can share one PostgreSQL store.
 
-Bad input never stops the loop: oversized, truncated, wrong-version or garbage frames and
+Bad input never stops the loop: oversized, truncated, wrong-version or garbage messages and
 malformed multipart shapes are counted in ``simpang_ingest_rejected_total{reason}`` and dropped;
 a store failure leaves the batch unacknowledged (the edges resend it). With a key folder, CurveZMQ
 encrypts the link, only listed edge keys are admitted, refusals are logged and counted, and a box
@@ -46,8 +46,8 @@ from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, Wi
 
 log = logging.getLogger(__name__)
 
-#: Frames in one DATA message, at most (a bigger message is dropped as ``too_many_frames``).
-MAX_FRAMES_PER_MESSAGE = 10_000
+#: Envelopes in one DATA message, at most (a bigger message is dropped as ``too_many_messages``).
+MAX_MESSAGES_PER_DATA = 10_000
 
 
 class IngestStore(Protocol):
@@ -312,12 +312,12 @@ class IngestServer:
             if len(parts) < 3 or _bytes(parts[1]) != DATA:
                 self._reject("bad_shape", 1)
                 continue
-            if len(parts) - 2 > MAX_FRAMES_PER_MESSAGE:
-                self._reject("too_many_frames", len(parts) - 2)
+            lines = [line for part in parts[2:] for line in _bytes(part).split(b"\n")]
+            if len(lines) > MAX_MESSAGES_PER_DATA:
+                self._reject("too_many_messages", len(lines))
                 continue
             owner = self._owner(parts[1]) if secure is not None else None
-            for part in parts[2:]:
-                frame = _bytes(part)
+            for frame in lines:
                 try:
                     env = decode(frame)
                 except WireError as err:

@@ -34,7 +34,16 @@ from controller.config import SignalConfig
 from controller.rules import plan_problems
 from edge.config import CentralLinkConfig
 from edge.errors import LinkError
-from edge.link import ACK, DATA, PUSH, check_z85_key, decode_ack, load_key_pair, set_common_options
+from edge.link import (
+    ACK,
+    DATA,
+    PUSH,
+    check_z85_key,
+    decode_ack,
+    join_batch,
+    load_key_pair,
+    set_common_options,
+)
 from edge.messages import Body, ConfigAck, ConfigPush, WireError, decode
 from edge.spool import Spool
 
@@ -142,7 +151,7 @@ class LinkSettings:
         endpoint: central's ROUTER endpoint, ``tcp://host:port``.
         server_public_key: central's Z85 public key; None sends in clear text (lab only).
         client_key_file: this box's secret key file; required with ``server_public_key``.
-        batch: messages per DATA frame set.
+        batch: messages per DATA message.
         max_in_flight: messages sent and not yet acknowledged, at most.
         ack_timeout_s: silence after which in-flight messages are sent again. A reconnect resends at
             once (the socket monitor sees it), so this only covers acks lost without a disconnect,
@@ -386,7 +395,7 @@ class Publisher:
             if not rows:
                 return
             try:
-                sock.send_multipart([DATA, *(frame for _, frame in rows)], zmq.NOBLOCK)
+                sock.send_multipart([DATA, join_batch(frame for _, frame in rows)], zmq.NOBLOCK)
             except zmq.Again:
                 return  # the connection is down or full; the spool keeps them
             seqs = [seq for seq, _ in rows]
