@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
+from central.cli_link import add_bench, add_ingest, add_keys
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def token_revoke(args: argparse.Namespace) -> int:
 
 
 #: Sub-command adders, in the order ``simpang central --help`` lists them.
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_run, _add_token)
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (_add_run, _add_token, add_keys, add_ingest, add_bench)
 
 
 def add_parser(sub: Subparsers) -> None:

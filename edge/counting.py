@@ -1,0 +1,137 @@
+"""Directional counts at counting lines (with hysteresis) and turning movements.
+
+A :class:`LineCounter` follows each track's bottom-centre anchor (where the vehicle touches the
+road) relative to one :class:`edge.config.LineConfig`. A band of ``hysteresis_px`` on each side of
+the line is a dead zone: a track's *side* changes only when it is farther than that from the line,
+and a crossing is a change of side. Each track counts at most once per line, so a vehicle that
+jitters on the line, stops on it, or wobbles across it several times in a jam counts once (a
+genuine U-turn across the same line is the price). A crossing counts only within the segment's
+extent (plus the hysteresis), so a line can cover some lanes and not others.
+
+A :class:`MovementCounter` remembers the approach through which each track entered (crossing an
+approach's stop line in its ``in`` direction) and, when the same track later crosses an exit's
+line (either direction, since the exit line may be drawn either way or be shared with the
+opposite approach's stop line), counts the configured movement. Pending entries are bounded: they
+go when the track ends, and a hard cap evicts the oldest.
+
+Example:
+    >>> from edge.config import LineConfig
+    >>> from edge.track_table import TrackTable
+    >>> table = TrackTable()
+    >>> counter = LineCounter(LineConfig(id="l", camera="c", points=((0, 100), (200, 100))), 5.0, table)
+    >>> for y in (80.0, 98.0, 103.0, 120.0):  # a car drives down across y = 100: 'in'
+    ...     rows = table.observe(np.array([1]), now=0.0)
+    ...     hits = counter.update(rows, np.array([[50.0, y]]))
+    >>> hits.tolist()
+    [[0, 1]]
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import LineConfig
+from edge.geometry import Segment
+from edge.track_table import TrackTable
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+#: Direction codes in the ``(row, direction)`` pairs returned by :meth:`LineCounter.update`.
+IN = 1
+OUT = -1
+
+
+class LineCounter:
+    """Crossings of one counting line, with hysteresis; state lives in a :class:`TrackTable`.
+
+    Args:
+        line: the line (its points, in full-frame pixels).
+        hysteresis_px: half-width of the dead band around the line.
+        table: the shared per-track table; this counter adds two columns to it.
+    """
+
+    def __init__(self, line: LineConfig, hysteresis_px: float, table: TrackTable) -> None:
+        self.line = line
+        self.segment = Segment(*line.points)
+        self.hysteresis_px = float(hysteresis_px)
+        self._table = table
+        # Side per track: -1 (out side), +1 (in side), 0 (not yet known: only seen inside the band).
+        self._side = f"line:{line.id}:side"
+        self._done = f"line:{line.id}:counted"
+        table.add_column(self._side, (), np.int8, 0)
+        table.add_column(self._done, (), np.bool_, False)
+        # Crossings within this distance past the segment ends still count (a box jitters too).
+        self._margin = self.hysteresis_px / self.segment.length
+
+    def update(self, rows: I64, anchors: F64) -> I64:
+        """Record the anchors of the tracks in ``rows``; return ``(K, 2)`` ``(row, IN|OUT)`` crossings."""
+        if len(rows) == 0:
+            return np.zeros((0, 2), np.int64)
+        side = self._table.col(self._side)
+        done = self._table.col(self._done)
+        d = self.segment.signed_distance(anchors)
+        now_side = np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
+        before = side[rows]
+        decided = now_side != 0
+        flipped = decided & (before != 0) & (before != now_side)
+        t = self.segment.along(anchors)
+        within = (t >= -self._margin) & (t <= 1.0 + self._margin)
+        count = flipped & within & ~done[rows]
+        side[rows] = np.where(decided, now_side, before)
+        done[rows[count]] = True
+        hits = rows[count]
+        return np.stack([hits, now_side[count].astype(np.int64)], axis=1)
+
+
+class MovementCounter:
+    """Turning movements: entry approach, then exit, of the same track.
+
+    Args:
+        movements: ``(movement_id, approach_id, exit_id)`` triples.
+        max_pending: most entries remembered at once; the oldest is dropped beyond it.
+
+    Example:
+        >>> m = MovementCounter([("n_left", "north", "east_out")])
+        >>> m.enter(5, "north"); m.exit(5, "east_out"), m.exit(5, "east_out")
+        ('n_left', None)
+    """
+
+    def __init__(self, movements: list[tuple[str, str, str]], max_pending: int = 4096) -> None:
+        self._by_pair = {(a, e): mid for mid, a, e in movements}
+        self._approaches = {a for _, a, _ in movements}
+        self._pending: OrderedDict[int, str] = OrderedDict()
+        self.max_pending = max_pending
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def enter(self, track_id: int, approach_id: str) -> None:
+        """The track entered the junction through ``approach_id``."""
+        if approach_id not in self._approaches:
+            return
+        self._pending[track_id] = approach_id
+        self._pending.move_to_end(track_id)
+        while len(self._pending) > self.max_pending:
+            self._pending.popitem(last=False)
+            self.evicted += 1
+
+    def exit(self, track_id: int, exit_id: str) -> str | None:
+        """The track crossed ``exit_id``'s line: the movement id it completed, if any."""
+        approach = self._pending.get(track_id)
+        if approach is None:
+            return None
+        movement = self._by_pair.get((approach, exit_id))
+        if movement is not None:
+            del self._pending[track_id]
+        return movement
+
+    def forget(self, track_ids: I64) -> None:
+        """Drop the entries of tracks that ended."""
+        if self._pending:
+            for tid in track_ids.tolist():
+                self._pending.pop(tid, None)

@@ -1,0 +1,88 @@
+"""``simpang model dataset`` and ``simpang model train``: make Simpang's default detector.
+
+These join the ``model`` command group whoever creates it (:mod:`models.cli` adds ``fetch`` and
+friends); listing this module after it in ``COMMAND_MODULES`` is enough.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from models.errors import ModelError
+
+
+def model_group(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The ``model`` command's own sub-command action, creating the group if nobody has yet."""
+    parser = sub.choices.get("model")
+    if parser is None:
+        parser = sub.add_parser("model", help="make, fetch and inspect detector models")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(title="model commands", metavar="COMMAND", required=True)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``model dataset`` and ``model train``."""
+    group = model_group(sub)
+    d = group.add_parser("dataset", help="render a domain-randomised YOLO dataset from the digital twin")
+    d.add_argument("--out", type=Path, required=True, help="new folder to write images, labels and data.yaml into")
+    d.add_argument("--episodes", type=int, default=100, help="SUMO runs, each with its own seed, light, demand and camera (default 100)")
+    d.add_argument("--frames", type=int, default=40, help="images kept per episode (default 40)")
+    d.add_argument("--seed", type=int, default=1, help="master seed (default 1)")
+    d.add_argument(
+        "--held-out", action="store_true",
+        help="make the evaluation set instead: unseen seeds, the 'afternoon' light, heavier demand, the site camera",
+    )
+    d.set_defaults(handler=run_dataset)
+
+    t = group.add_parser("train", help="train the default detector on a twin dataset and export it to ONNX (needs the train extra)")
+    t.add_argument("--data", type=Path, required=True, help="dataset folder made by 'simpang model dataset'")
+    t.add_argument("--out", type=Path, default=Path("models/simpang_twin.onnx"), help="ONNX file to write")
+    t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
+    t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
+    t.add_argument("--imgsz", type=int, default=416, help="input size (default 416)")
+    t.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
+    t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
+    t.set_defaults(handler=run_train)
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """Render the dataset."""
+    from models.dataset import Recipe, held_out_recipe, write_dataset
+
+    if args.episodes < 1 or args.frames < 1:
+        raise ModelError("--episodes and --frames must be at least 1")
+    if args.held_out:
+        recipe = held_out_recipe(seed=args.seed if args.seed != 1 else 99, episodes=args.episodes, frames_per_episode=args.frames)
+    else:
+        recipe = replace(Recipe(), episodes=args.episodes, frames_per_episode=args.frames, seed=args.seed)
+    t0 = time.monotonic()
+    counts = write_dataset(args.out, recipe)
+    print(f"wrote {counts['train']} training and {counts['val']} validation images to {args.out} in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, export and (with --held-out) measure."""
+    from models.train import TrainSettings, evaluate, export_onnx, train, write_report
+
+    settings = replace(TrainSettings(), hours=args.hours, imgsz=args.imgsz, batch=args.batch, device=args.device)
+    data_yaml = args.data / "data.yaml"
+    t0 = time.monotonic()
+    best = train(data_yaml, args.run_dir, settings)
+    onnx_path = export_onnx(best, args.out, settings)
+    metrics = evaluate(onnx_path, args.held_out / "data.yaml", settings.imgsz) if args.held_out else {}
+    manifest = args.data / "manifest.json"
+    extra = {"dataset": json.loads(manifest.read_text()).get("images", {}) if manifest.is_file() else {}}
+    extra["train_wall_s"] = round(time.monotonic() - t0)
+    write_report(args.out.with_suffix(".json"), settings, metrics, extra)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
+    if metrics:
+        print(json.dumps(metrics))
+    return 0

@@ -1,0 +1,127 @@
+"""Train Simpang's default detector on twin data and export it to ONNX (needs the ``train`` extra).
+
+The network is Ultralytics' YOLO11n built from its YAML (no pretrained weights: nothing is
+downloaded), trained from scratch on :mod:`models.dataset` output for a fixed wall-clock budget,
+then exported without NMS (Simpang's adapters decode and suppress) with the class names in the
+ONNX metadata, where :func:`models.classes.class_map_from_names` finds them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from models.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """Training knobs (defaults are what produced ``models/simpang_twin.onnx``).
+
+    Attributes:
+        architecture: Ultralytics model YAML, built from scratch.
+        imgsz: Training and export input size (square).
+        hours: Wall-clock training budget; Ultralytics fits the schedule into it.
+        epochs: Upper bound on epochs when ``hours`` is 0.
+        batch: Batch size.
+        workers: Data-loader processes.
+        seed: Training seed.
+        device: ``cpu`` or a CUDA device index.
+        opset: ONNX opset of the export.
+    """
+
+    architecture: str = "yolo11n.yaml"
+    imgsz: int = 416
+    hours: float = 1.0
+    epochs: int = 60
+    batch: int = 16
+    workers: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    opset: int = 17
+
+
+def _ultralytics() -> Any:
+    try:
+        import ultralytics
+    except ImportError as err:
+        raise ModelError("training needs the 'train' extra: pip install 'simpang[train]' (ultralytics)") from err
+    return ultralytics
+
+
+def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings()) -> Path:
+    """Train on ``data_yaml``; returns the best checkpoint (``.pt``)."""
+    if not data_yaml.is_file():
+        raise ModelError(f"no dataset at {data_yaml}: create one with 'simpang model dataset'")
+    ul = _ultralytics()
+    model = ul.YOLO(settings.architecture)
+    kwargs: dict[str, Any] = {
+        "data": str(data_yaml),
+        "imgsz": settings.imgsz,
+        "epochs": settings.epochs,
+        "batch": settings.batch,
+        "workers": settings.workers,
+        "seed": settings.seed,
+        "device": settings.device,
+        "project": str(run_dir.parent.resolve()),
+        "name": run_dir.name,
+        "exist_ok": True,
+        "pretrained": False,
+        "amp": False,
+        "cache": "ram",
+        "plots": False,
+        # Mosaic helps a from-scratch model most; turn it off only for the final epochs.
+        "close_mosaic": 2,
+        "patience": 100,
+        "verbose": False,
+    }
+    if settings.hours > 0:
+        kwargs["time"] = settings.hours
+    model.train(**kwargs)
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        raise ModelError(f"training ended without a checkpoint in {best.parent}")
+    return best
+
+
+def export_onnx(weights: Path, out: Path, settings: TrainSettings = TrainSettings()) -> Path:
+    """Export ``weights`` to ONNX at ``out`` (raw head output, no NMS, names in metadata)."""
+    ul = _ultralytics()
+    model = ul.YOLO(str(weights))
+    made = Path(
+        model.export(format="onnx", imgsz=settings.imgsz, opset=settings.opset, simplify=True, dynamic=False, nms=False)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(made, out)
+    return out
+
+
+def evaluate(model_path: Path, data_yaml: Path, imgsz: int = 416) -> dict[str, Any]:
+    """mAP50, mAP50-95 and per-class precision/recall of ``model_path`` on ``data_yaml``'s val split."""
+    ul = _ultralytics()
+    model = ul.YOLO(str(model_path), task="detect")
+    res = model.val(data=str(data_yaml), imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False, conf=0.001)
+    names: dict[int, str] = dict(res.names)
+    per_class = {}
+    for i, c in enumerate(res.box.ap_class_index.tolist()):
+        per_class[names[int(c)]] = {
+            "precision": round(float(res.box.p[i]), 4),
+            "recall": round(float(res.box.r[i]), 4),
+            "ap50": round(float(res.box.ap50[i]), 4),
+        }
+    return {
+        "map50": round(float(res.box.map50), 4),
+        "map50_95": round(float(res.box.map), 4),
+        "per_class": per_class,
+    }
+
+
+def write_report(path: Path, settings: TrainSettings, metrics: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Save the settings and held-out metrics next to the model (the model card's numbers)."""
+    path.write_text(json.dumps({"settings": asdict(settings), "held_out": metrics, **extra}, indent=1) + "\n")
