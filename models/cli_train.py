@@ -4,6 +4,8 @@ These join the ``model`` command group whoever creates it (:mod:`models.cli` add
 friends); listing this module after it in ``COMMAND_MODULES`` is enough.
 """
 
+# Heavy imports (SUMO, ultralytics) stay inside the handlers so that `simpang --help` stays fast.
+# ruff: noqa: PLC0415
 from __future__ import annotations
 
 import argparse
@@ -41,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.set_defaults(handler=run_dataset)
 
     t = group.add_parser("train", help="train the default detector on a twin dataset and export it to ONNX (needs the train extra)")
-    t.add_argument("--data", type=Path, required=True, help="dataset folder made by 'simpang model dataset'")
+    t.add_argument("--data", type=Path, nargs="+", required=True, help="dataset folder(s) made by 'simpang model dataset'")
     t.add_argument("--out", type=Path, default=Path("models/simpang_twin.onnx"), help="ONNX file to write")
     t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
@@ -70,16 +72,21 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, export and (with --held-out) measure."""
-    from models.train import TrainSettings, evaluate, export_onnx, train, write_report
+    from models.train import TrainSettings, combine_datasets, evaluate, export_onnx, train, write_report
 
     settings = replace(TrainSettings(), hours=args.hours, imgsz=args.imgsz, batch=args.batch, device=args.device)
-    data_yaml = args.data / "data.yaml"
+    data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
     best = train(data_yaml, args.run_dir, settings)
     onnx_path = export_onnx(best, args.out, settings)
     metrics = evaluate(onnx_path, args.held_out / "data.yaml", settings.imgsz) if args.held_out else {}
-    manifest = args.data / "manifest.json"
-    extra = {"dataset": json.loads(manifest.read_text()).get("images", {}) if manifest.is_file() else {}}
+    extra: dict[str, object] = {
+        "datasets": {
+            str(folder): json.loads((folder / "manifest.json").read_text()).get("images", {})
+            for folder in args.data
+            if (folder / "manifest.json").is_file()
+        }
+    }
     extra["train_wall_s"] = round(time.monotonic() - t0)
     write_report(args.out.with_suffix(".json"), settings, metrics, extra)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
