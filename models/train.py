@@ -122,26 +122,6 @@ def export_onnx(weights: Path, out: Path, settings: TrainSettings = TrainSetting
     return out
 
 
-def evaluate(model_path: Path, data_yaml: Path, imgsz: int = 416) -> dict[str, Any]:
-    """mAP50, mAP50-95 and per-class precision/recall of ``model_path`` on ``data_yaml``'s val split."""
-    ul = _ultralytics()
-    model = ul.YOLO(str(model_path), task="detect")
-    res = model.val(data=str(data_yaml), imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False, conf=0.001)
-    names: dict[int, str] = dict(res.names)
-    per_class = {}
-    for i, c in enumerate(res.box.ap_class_index.tolist()):
-        per_class[names[int(c)]] = {
-            "precision": round(float(res.box.p[i]), 4),
-            "recall": round(float(res.box.r[i]), 4),
-            "ap50": round(float(res.box.ap50[i]), 4),
-        }
-    return {
-        "map50": round(float(res.box.map50), 4),
-        "map50_95": round(float(res.box.map), 4),
-        "per_class": per_class,
-    }
-
-
 def write_report(path: Path, settings: TrainSettings, metrics: dict[str, Any], extra: dict[str, Any]) -> None:
     """Save the settings and held-out metrics next to the model (the model card's numbers)."""
     path.write_text(json.dumps({"settings": asdict(settings), "held_out": metrics, **extra}, indent=1) + "\n")
