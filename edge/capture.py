@@ -115,7 +115,7 @@ class SourceStats:
 def _quiet_ffmpeg() -> None:
     # FFmpeg prints every damaged macroblock to stderr; Simpang reports damage itself, once.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class VideoFileSource:
@@ -212,9 +212,10 @@ class VideoFileSource:
                         ok, image = True, pending
                         pending = None
                     else:
-                        ok, image = cap.read()
+                        ok, raw = cap.read()
+                        image = np.asarray(raw, dtype=np.uint8) if ok and raw is not None else first[:0]
                     self.stats.decode_s += time.perf_counter() - t0
-                    if not ok or image is None:
+                    if not ok or image.size == 0:
                         break
                     t = index / self.fps
                     if not self._put(Frame(image, index, Stamp(mono=t, wall=self._start_wall + t))):
@@ -372,7 +373,7 @@ class LiveSource:
                         self.size = (int(image.shape[1]), int(image.shape[0]))
                         delay = self._min
                     delivered += 1
-                    frame = Frame(image, index, self._clock())
+                    frame = Frame(np.asarray(image, dtype=np.uint8), index, self._clock())
                     index += 1
                     self.stats.frames += 1
                     with self._cond:
@@ -389,7 +390,7 @@ class LiveSource:
             if down_since is None:
                 down_since = time.monotonic()
             log.warning(
-                "camera %s: stream %s; retrying in %.1f s",
+                "camera %s: stream %s; retrying in %.2f s",
                 self.name,
                 "dropped" if delivered else "unavailable",
                 delay,
@@ -408,6 +409,8 @@ class LiveSource:
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout):
+                return None
+            if self._stop.is_set():
                 return None
             frame, self._latest = self._latest, None
         if frame is not None:

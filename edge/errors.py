@@ -6,7 +6,9 @@ Hierarchy::
     ├── ConfigError              a site file that is missing, not YAML, or fails validation
     ├── SourceError              a camera or video that cannot be opened or read
     │   └── SourceCorruptError   a video file that opens but cannot be decoded
-    └── OutputError              an output folder or file that cannot be written
+    ├── OutputError              an output folder or file that cannot be written
+    ├── SpoolError               the local message spool cannot be opened or written
+    └── LinkError                the link to central cannot be set up (endpoint, keys)
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ class SourceCorruptError(SourceError):
 
 class OutputError(EdgeError):
     """An output location that cannot be written."""
+
+
+class SpoolError(EdgeError):
+    """The local message spool cannot be opened or written, or belongs to another site."""
+
+
+class LinkError(EdgeError):
+    """The link to central cannot be set up (bad endpoint, key file or server key)."""

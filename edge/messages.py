@@ -157,7 +157,16 @@ class Envelope(_Msg):
 
 
 class WireError(ValueError):
-    """A frame that is not a valid Simpang message (oversized, truncated, wrong version, garbage)."""
+    """A frame that is not a valid Simpang message (oversized, truncated, wrong version, garbage).
+
+    Attributes:
+        reason: a short label for metrics: ``oversized``, ``malformed`` (not JSON, truncated),
+            ``wrong_version`` or ``invalid`` (JSON that is not a valid envelope).
+    """
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def encode(env: Envelope) -> bytes:
@@ -168,10 +177,16 @@ def encode(env: Envelope) -> bytes:
 def decode(frame: bytes) -> Envelope:
     """Parse and validate one frame; raise :class:`WireError` with a one-line reason."""
     if len(frame) > MAX_MESSAGE_BYTES:
-        raise WireError(f"frame of {len(frame)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+        raise WireError(f"frame of {len(frame)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit", "oversized")
     try:
         return Envelope.model_validate_json(frame)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         where = ".".join(str(x) for x in first["loc"]) or "frame"
-        raise WireError(f"invalid message at {where}: {first['msg']}") from None
+        if first["type"] == "json_invalid":
+            reason = "malformed"
+        elif first["loc"] == ("v",):
+            reason = "wrong_version"
+        else:
+            reason = "invalid"
+        raise WireError(f"invalid message at {where}: {first['msg']}", reason) from None

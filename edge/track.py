@@ -50,7 +50,7 @@ from scipy.optimize import linear_sum_assignment
 
 from edge.clock import Stamp
 from edge.config import TrackerConfig
-from models.classes import NUM_CLASSES
+from models.classes import NUM_CLASSES, VehicleClass
 from models.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,13 @@ _LOW_SCORE_IOU = 0.5
 _TENTATIVE_IOU = 0.3
 #: Extra assignment cost for matching a detection of another class (IoU is 0..1).
 _CLASS_PENALTY = 0.3
+#: Boxes of confusable classes overlapping this much are one vehicle seen twice (see duplicate_mask).
+_DUPLICATE_IOU = 0.7
+#: Classes a detector confuses with each other: a van is both 'car' and 'truck' to a COCO model.
+_CONFUSABLE = np.zeros(NUM_CLASSES, np.int64)
+_CONFUSABLE[[VehicleClass.CAR, VehicleClass.BUS, VehicleClass.TRUCK]] = 1
+_CONFUSABLE[[VehicleClass.MOTORCYCLE, VehicleClass.BICYCLE]] = 2
+_CONFUSABLE[VehicleClass.PERSON] = 3
 #: A gap longer than this many frames is not bridged by one prediction step (stalled stream).
 _MAX_STEP_FRAMES = 50.0
 
@@ -106,6 +113,42 @@ def _xyah_to_xyxy(xyah: F64) -> F64:
     w = np.maximum(xyah[:, 2], 1e-3) * h
     cx, cy = xyah[:, 0], xyah[:, 1]
     return np.stack([cx - w * 0.5, cy - h * 0.5, cx + w * 0.5, cy + h * 0.5], axis=1)
+
+
+def duplicate_mask(xyxy: npt.NDArray[np.floating], confidence: npt.NDArray[np.floating], class_id: I64,
+                   min_iou: float = _DUPLICATE_IOU) -> npt.NDArray[np.bool_]:
+    """``(N,)`` True for boxes to keep: False where a box repeats a better box of a confusable class.
+
+    Class-aware NMS in a detector keeps one box per class, so a van scored as both 'car' and
+    'truck' arrives twice; two tracks would then count it twice. Cars, buses and trucks are one
+    confusable group, motorcycles and bicycles another; a person never folds into a motorcycle
+    (the rider is a different road user). Suppression is "fast NMS": a box goes if any
+    higher-scoring box of its group overlaps it by ``min_iou``.
+    """
+    n = len(confidence)
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    iou = iou_matrix(xyxy[order], xyxy[order])
+    c = class_id[order]
+    group = _CONFUSABLE[c]
+    clash = np.triu((iou >= min_iou) & (group[:, None] == group[None, :]) & (c[:, None] != c[None, :]), 1)
+    keep[order] = ~clash.any(axis=0)
+    return keep
+
+
+def fold_duplicates(det: Detections, min_iou: float = _DUPLICATE_IOU) -> Detections:
+    """``det`` without boxes that repeat a higher-scoring box of a confusable class (see :func:`duplicate_mask`).
+
+    Example:
+        >>> d = Detections(xyxy=np.array([[0, 0, 10, 10], [0, 0, 10, 11]], np.float32),
+        ...                confidence=np.array([0.6, 0.5], np.float32), class_id=np.array([0, 3]))
+        >>> fold_duplicates(d).class_id.tolist()
+        [0]
+    """
+    keep = duplicate_mask(det.xyxy, det.confidence, det.class_id, min_iou)
+    return det if keep.all() else det[keep]
 
 
 def _assign(iou: F64, penalty: F64, min_iou: float) -> tuple[I64, I64]:
@@ -208,11 +251,10 @@ class Tracker:
              _STD_VEL * h, _STD_VEL * h, np.full(n, 1e-5), _STD_VEL * h],
             axis=1,
         )
-        q = np.zeros((n, 8, 8))
-        idx = np.arange(8)
-        q[:, idx, idx] = std * std * step
         self._mean = self._mean @ f.T
-        self._cov = f @ self._cov @ f.T + q
+        self._cov = f @ self._cov @ f.T
+        idx = np.arange(8)
+        self._cov[:, idx, idx] += std * std * step
 
     def _kalman_update(self, rows: I64, z: F64) -> None:
         if len(rows) == 0:
@@ -232,10 +274,14 @@ class Tracker:
 
     def _associate(self, det: Detections, now: float) -> None:
         cfg = self.config
-        conf = det.confidence
+        keep = duplicate_mask(det.xyxy, det.confidence, det.class_id)
+        xyxy, conf, cls = det.xyxy[keep], det.confidence[keep], det.class_id[keep]
         high = np.flatnonzero(conf >= cfg.high_threshold)
         low = np.flatnonzero((conf >= cfg.low_threshold) & (conf < cfg.high_threshold))
-        boxes = _xyah_to_xyxy(self._mean) if len(self._state) else np.zeros((0, 4))
+        # One IoU and class-penalty matrix for every track against every detection; each
+        # association stage below works on a block of it.
+        iou = iou_matrix(_xyah_to_xyxy(self._mean), xyxy)
+        penalty = np.where(self._votes.argmax(axis=1)[:, None] != cls[None, :], _CLASS_PENALTY, 0.0)
         confirmed = np.flatnonzero(self._state != _TENTATIVE)
         matched_t: list[I64] = []
         matched_d: list[I64] = []
@@ -243,10 +289,8 @@ class Tracker:
         def match(tracks: I64, dets: I64, min_iou: float) -> tuple[I64, I64]:
             if len(tracks) == 0 or len(dets) == 0:
                 return tracks, dets
-            iou = iou_matrix(boxes[tracks], det.xyxy[dets])
-            own = self._votes[tracks].argmax(axis=1)
-            penalty = np.where(own[:, None] != det.class_id[dets][None, :], _CLASS_PENALTY, 0.0)
-            r, c = _assign(iou, penalty, min_iou)
+            block = np.ix_(tracks, dets)
+            r, c = _assign(iou[block], penalty[block], min_iou)
             matched_t.append(tracks[r])
             matched_d.append(dets[c])
             return np.delete(tracks, r), np.delete(dets, c)
@@ -262,11 +306,11 @@ class Tracker:
 
         t_idx = np.concatenate(matched_t) if matched_t else np.zeros(0, np.int64)
         d_idx = np.concatenate(matched_d) if matched_d else np.zeros(0, np.int64)
-        self._kalman_update(t_idx, _xyxy_to_xyah(det.xyxy[d_idx]))
+        self._kalman_update(t_idx, _xyxy_to_xyah(xyxy[d_idx]))
         self._last_seen[t_idx] = now
         self._hits[t_idx] += 1
         self._conf[t_idx] = conf[d_idx]
-        np.add.at(self._votes, (t_idx, det.class_id[d_idx]), conf[d_idx].astype(np.float64))
+        np.add.at(self._votes, (t_idx, cls[d_idx]), conf[d_idx].astype(np.float64))
         was_tentative = self._state[t_idx] == _TENTATIVE
         self._state[t_idx] = _TRACKED
         self._state[unmatched_tracked] = _LOST
@@ -274,10 +318,11 @@ class Tracker:
         self._state[t_idx[was_tentative]] = _TENTATIVE
         promote = t_idx[was_tentative & (self._hits[t_idx] >= cfg.min_hits)]
         self._confirm(promote)
-        keep = np.ones(len(self._state), dtype=bool)
-        keep[unmatched_tentative] = False
-        self._select(keep)
-        self._start(det, new, now)
+        if len(unmatched_tentative):
+            alive = np.ones(len(self._state), dtype=bool)
+            alive[unmatched_tentative] = False
+            self._select(alive)
+        self._start(xyxy[new], conf[new], cls[new], now)
 
     def _confirm(self, rows: I64) -> None:
         if len(rows) == 0:
@@ -286,11 +331,11 @@ class Tracker:
         self._ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
-    def _start(self, det: Detections, rows: I64, now: float) -> None:
-        if len(rows) == 0:
+    def _start(self, xyxy: npt.NDArray[np.float32], conf: npt.NDArray[np.float32], cls: I64, now: float) -> None:
+        n = len(conf)
+        if n == 0:
             return
-        z = _xyxy_to_xyah(det.xyxy[rows])
-        n = len(rows)
+        z = _xyxy_to_xyah(xyxy)
         h = z[:, 3]
         mean = np.concatenate([z, np.zeros((n, 4))], axis=1)
         std = np.stack(
@@ -302,7 +347,7 @@ class Tracker:
         idx = np.arange(8)
         cov[:, idx, idx] = std * std
         votes = np.zeros((n, NUM_CLASSES))
-        votes[np.arange(n), det.class_id[rows]] = det.confidence[rows]
+        votes[np.arange(n), cls] = conf
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._state = np.concatenate([self._state, np.full(n, _TENTATIVE, np.int8)])
@@ -310,7 +355,7 @@ class Tracker:
         self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
         self._last_seen = np.concatenate([self._last_seen, np.full(n, now)])
         self._votes = np.concatenate([self._votes, votes])
-        self._conf = np.concatenate([self._conf, det.confidence[rows]])
+        self._conf = np.concatenate([self._conf, conf])
         if self.config.min_hits <= 1:
             self._confirm(np.arange(len(self._state) - n, len(self._state)))
 

@@ -30,7 +30,7 @@ from models.session import model_spec, open_session
 
 log = logging.getLogger(__name__)
 
-Tensor = npt.NDArray[np.floating]  # type: ignore[type-arg]
+Tensor = npt.NDArray[np.floating]
 
 
 @dataclass(frozen=True, slots=True)

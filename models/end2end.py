@@ -49,7 +49,7 @@ class End2endAdapter(Adapter):
         # The output does not say how many classes the model has: trust its names, else COCO.
         return max(names) + 1 if names else 80
 
-    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:  # type: ignore[type-arg]
+    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
         model_class = out[:, 5].astype(np.int64)
         valid = (model_class >= 0) & (model_class < len(self._lut)) & (out[:, 4] >= self.confidence)

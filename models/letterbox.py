@@ -41,7 +41,7 @@ class LetterboxSpec:
     scale: float
     centre: bool
     pad_value: float = 114.0
-    dtype: type[np.floating] = np.float32  # type: ignore[type-arg]
+    dtype: type[np.floating] = np.float32
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ class Letterbox:
     def __init__(self, spec: LetterboxSpec) -> None:
         self.spec = spec
         w, h = spec.size
-        self._tensor: npt.NDArray[np.floating] = np.empty((1, 3, h, w), dtype=spec.dtype)  # type: ignore[type-arg]
+        self._tensor: npt.NDArray[np.floating] = np.empty((1, 3, h, w), dtype=spec.dtype)
         self._frame_shape: tuple[int, int] | None = None
         self._resized: npt.NDArray[np.uint8] = np.empty((0, 0, 3), np.uint8)
         self._meta = LetterboxMeta(1.0, 0, 0, 0, 0)
@@ -85,7 +85,7 @@ class Letterbox:
         self._meta = LetterboxMeta(scale=r, pad_x=px, pad_y=py, frame_width=fw, frame_height=fh)
         self._frame_shape = (fh, fw)
 
-    def __call__(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating], LetterboxMeta]:  # type: ignore[type-arg]
+    def __call__(self, image: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.floating], LetterboxMeta]:
         """Letterbox ``image`` (HxWx3 uint8 BGR) into the tensor; return it with its mapping."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
@@ -98,7 +98,9 @@ class Letterbox:
             resized = image
         else:
             # INTER_LINEAR matches the training pipelines of every supported family.
-            resized = cv2.resize(image, (nw, nh), dst=self._resized, interpolation=cv2.INTER_LINEAR)
+            resized = np.asarray(
+                cv2.resize(image, (nw, nh), dst=self._resized, interpolation=cv2.INTER_LINEAR), dtype=np.uint8
+            )
         chw = resized.transpose(2, 0, 1)
         if self.spec.rgb:
             chw = chw[::-1]

@@ -35,7 +35,8 @@ def nms(
         return np.zeros((0,), np.int64)
     xywh = xyxy.copy()
     xywh[:, 2:] -= xywh[:, :2]
-    keep = cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32), 0.0, float(iou))
+    # OpenCV's stubs say Sequence; the binding takes arrays without copying them into lists.
+    keep = cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32), 0.0, float(iou))  # type: ignore[arg-type]
     return np.asarray(keep, dtype=np.int64).reshape(-1)
 
 

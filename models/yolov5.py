@@ -48,7 +48,7 @@ class Yolov5Adapter(Adapter):
             raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
         return dims[1] - 5
 
-    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:  # type: ignore[type-arg]
+    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
         cand = np.flatnonzero(out[:, 4] >= self.confidence)
         rows = out[cand]

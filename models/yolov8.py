@@ -51,7 +51,7 @@ class Yolov8Adapter(Adapter):
             raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
         return dims[0] - 4
 
-    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:  # type: ignore[type-arg]
+    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
         cls_scores = out[4:]
         # Reduce along the contiguous axis first (channels-first layout), then look only at the

@@ -69,7 +69,7 @@ class YoloxAdapter(Adapter):
             raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
         return dims[1] - 5
 
-    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:  # type: ignore[type-arg]
+    def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
         if out.shape[0] != self._grid.shape[0]:
             raise ValueError(f"YOLOX output has {out.shape[0]} rows, expected {self._grid.shape[0]}")

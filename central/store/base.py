@@ -4,6 +4,11 @@ Central keeps every message an edge sent exactly once (keyed by ``(site, seq)``)
 per-site summary (last seen, last health, last aggregate) maintained on the write path, timing
 plans with their push/ack life cycle, the audit log and the API tokens.
 
+Messages are unique on ``(site, kind, ts, seq)``. A message's kind and time are functions of its
+content, and the edge's spool never changes a message once it has numbered it, so this is exactly
+``(site, seq)`` idempotency for resends; keying on it lets one index serve both de-duplication and
+the time-range queries, which keeps the write path to a single B-tree insert per message.
+
 Two implementations share this contract: :class:`central.store.sqlite.SqliteStore` (embedded,
 WAL, the default) and :class:`central.store.postgres.PostgresStore` (city scale: several ingest
 workers and API processes share one server). :func:`central.store.open_store` picks one by URL.
@@ -214,8 +219,8 @@ class Store(Protocol):
         ...
 
     # --- tokens -----------------------------------------------------------------------------
-    def add_token(self, name: str, role: Role, token_hash: str) -> TokenRecord:
-        """Store a new token's hash.
+    def add_token(self, name: str, role: Role, token_hash: str, actor: str = "admin") -> TokenRecord:
+        """Store a new token's hash; audit it as done by ``actor``.
 
         Raises:
             StoreConflictError: A token with this name exists.
@@ -230,7 +235,7 @@ class Store(Protocol):
         """Every token, revoked ones included."""
         ...
 
-    def revoke_token(self, name: str) -> bool:
-        """Revoke a token by name; ``False`` if there is no live token of that name."""
+    def revoke_token(self, name: str, actor: str = "admin") -> bool:
+        """Revoke a token by name (audited as ``actor``); ``False`` if no live token has that name."""
         ...
 

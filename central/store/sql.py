@@ -32,7 +32,7 @@ from edge.messages import Aggregate, ConfigAck, Envelope, Health, encode
 log = logging.getLogger(__name__)
 
 #: One row of the ``messages`` table: (site, seq, kind, ts, received_at, envelope JSON).
-MessageRow = tuple[str, int, str, float, float, str]
+MessageRow = tuple[str, int, str, float, float, str | bytes]
 
 _SITE_COLUMNS = "site, first_seen, last_seen, last_seq, last_sent_at, messages"
 _PLAN_COLUMNS = "site, version, status, signal, author, note, created_at, updated_at, applied_at, reasons"
@@ -83,9 +83,9 @@ class _SiteBatch:
     def __init__(self) -> None:
         self.last_seq = -1
         self.last_sent_at = float("-inf")
-        self.health: str | None = None
+        self.health: str | bytes | None = None
         self.health_ts: float | None = None
-        self.aggregate: str | None = None
+        self.aggregate: str | bytes | None = None
         self.aggregate_ts: float | None = None
 
 
@@ -104,6 +104,9 @@ class SqlStore(ABC):
 
     #: The backend's exception for a unique-constraint violation.
     integrity_errors: tuple[type[Exception], ...] = ()
+    #: Whether payloads are bound as text (PostgreSQL TEXT) or as the frame's bytes (SQLite BLOB,
+    #: which saves decoding every frame on the write path).
+    payload_as_text = True
 
     # --- dialect hooks ----------------------------------------------------------------------
     @abstractmethod
@@ -137,10 +140,13 @@ class SqlStore(ABC):
         rows: list[MessageRow] = []
         batches: dict[str, _SiteBatch] = {}
         acks: list[tuple[str, ConfigAck]] = []
-        for i, env in enumerate(envelopes):
+        if frames is None:
+            frames = [encode(env) for env in envelopes]
+        as_text = self.payload_as_text
+        for env, frame in zip(envelopes, frames, strict=True):
             body = env.body
             ts = message_ts(env)
-            payload = (frames[i] if frames is not None else encode(env)).decode()
+            payload: str | bytes = frame.decode() if as_text else frame
             rows.append((env.site, env.seq, body.kind, ts, now, payload))
             b = batches.get(env.site)
             if b is None:
@@ -358,7 +364,7 @@ class SqlStore(ABC):
         return [AuditEntry(int(r[0]), float(r[1]), r[2], r[3], r[4], json.loads(_text(r[5]))) for r in rows]
 
     # --- tokens -----------------------------------------------------------------------------
-    def add_token(self, name: str, role: Role, token_hash: str) -> TokenRecord:
+    def add_token(self, name: str, role: Role, token_hash: str, actor: str = "admin") -> TokenRecord:
         """See :meth:`central.store.base.Store.add_token`."""
         now = time.time()
         try:
@@ -367,7 +373,7 @@ class SqlStore(ABC):
                     "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                     (name, role, token_hash, now),
                 )
-                self._audit(tx, now, "admin", "token.created", None, {"name": name, "role": role})
+                self._audit(tx, now, actor, "token.created", None, {"name": name, "role": role})
         except self.integrity_errors:
             raise StoreConflictError(f"a live token named {name!r} exists; revoke it first") from None
         return TokenRecord(int(rows[0][0]), name, role, now, None)
@@ -387,7 +393,7 @@ class SqlStore(ABC):
             rows = tx.q("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
         return [_token(r) for r in rows]
 
-    def revoke_token(self, name: str) -> bool:
+    def revoke_token(self, name: str, actor: str = "admin") -> bool:
         """See :meth:`central.store.base.Store.revoke_token`."""
         now = time.time()
         with self._write() as tx:
@@ -395,7 +401,7 @@ class SqlStore(ABC):
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (now, name)
             )
             if changed:
-                self._audit(tx, now, "admin", "token.revoked", None, {"name": name})
+                self._audit(tx, now, actor, "token.revoked", None, {"name": name})
         return changed > 0
 
 

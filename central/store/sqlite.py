@@ -37,10 +37,9 @@ CREATE TABLE IF NOT EXISTS messages (
   kind TEXT NOT NULL,
   ts REAL NOT NULL,
   received_at REAL NOT NULL,
-  payload TEXT NOT NULL,
-  PRIMARY KEY (site, seq)
+  payload BLOB NOT NULL,
+  UNIQUE (site, kind, ts, seq)
 );
-CREATE INDEX IF NOT EXISTS messages_site_kind_ts ON messages (site, kind, ts);
 CREATE TABLE IF NOT EXISTS sites (
   site TEXT PRIMARY KEY,
   first_seen REAL NOT NULL,
@@ -111,6 +110,7 @@ class SqliteStore(SqlStore):
     """
 
     integrity_errors = (sqlite3.IntegrityError,)
+    payload_as_text = False
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self._path = str(path)
@@ -193,7 +193,7 @@ class SqliteStore(SqlStore):
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO messages (site, seq, kind, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (site, seq) DO NOTHING",
+                "ON CONFLICT DO NOTHING",
                 group,
             )
             new[site] = conn.total_changes - before

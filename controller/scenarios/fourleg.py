@@ -72,7 +72,7 @@ _TURNS: dict[str, dict[str, str]] = {
 _LANES_OF_TURN = {"left": [(0, 0)], "through": [(0, 0), (1, 1)], "right": [(2, 1)]}
 
 #: Peak-hour arrivals per approach (vehicles per hour, all classes) and turning shares.
-PEAK_VEH_H = {"north": 1250.0, "south": 1150.0, "east": 800.0, "west": 700.0}
+PEAK_VEH_H = {"north": 2500.0, "south": 2300.0, "east": 1600.0, "west": 1400.0}
 TURN_SHARE = {"left": 0.2, "through": 0.6, "right": 0.2}
 #: Class shares of Indonesian urban traffic (motorcycles about two thirds).
 CLASS_SHARE = {"motorcycle": 0.66, "car": 0.27, "truck": 0.05, "bus": 0.02}
@@ -99,11 +99,14 @@ class Scenario:
         sumocfg: A ``.sumocfg`` tying them together (run it with ``sumo-gui -c`` to watch).
         tls_id: Id of the traffic light.
         approaches: Approach id -> incoming lane ids (stop line at the lane's end).
+        groups: Detection group id -> lane ids: what the camera measures separately and what
+            the phases' ``approaches`` name (``north`` = kerb and through lanes, ``north_right``
+            = the right-turn lane).
         movements: Movement id -> (from edge, to edge).
         phase_ids: Phase numbers of :func:`signal_config`.
         permissive: Phase id -> movements that may filter through gaps ('g') while it is green.
-        approach_width_m: Effective approach width per approach (PKJI saturation flow).
-        peak_flows: Approach -> class label -> peak vehicles per hour (for fixed-time design).
+        approach_width_m: Effective width per detection group (PKJI saturation flow).
+        peak_flows: Detection group -> class label -> peak vehicles per hour (fixed-time design).
         duration_s: Simulated demand horizon.
         seed: Seed the demand was drawn with.
     """
@@ -114,6 +117,7 @@ class Scenario:
     sumocfg: Path
     tls_id: str
     approaches: dict[str, tuple[str, ...]]
+    groups: dict[str, tuple[str, ...]]
     movements: dict[str, tuple[str, str]]
     phase_ids: tuple[int, ...]
     permissive: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -137,9 +141,9 @@ def signal_config() -> SignalConfig:
     right = PhaseTimings(min_green=7.0, passage=2.0, max_green=30.0, yellow=3.0, red_clearance=2.0)
     ns, ew = ("north", "south"), ("east", "west")
     phases = [
-        PhaseConfig(id=1, name="north-south right turns", movements=moves(ns, ("right",)), approaches=list(ns), timings=right),
+        PhaseConfig(id=1, name="north-south right turns", movements=moves(ns, ("right",)), approaches=["north_right", "south_right"], timings=right),
         PhaseConfig(id=2, name="north-south through and left", movements=moves(ns, ("through", "left")), approaches=list(ns), timings=through),
-        PhaseConfig(id=3, name="east-west right turns", movements=moves(ew, ("right",)), approaches=list(ew), timings=right),
+        PhaseConfig(id=3, name="east-west right turns", movements=moves(ew, ("right",)), approaches=["east_right", "west_right"], timings=right),
         PhaseConfig(id=4, name="east-west through and left", movements=moves(ew, ("through", "left")), approaches=list(ew), timings=through),
     ]
     conflicts = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]
@@ -186,9 +190,17 @@ def build(out_dir: Path, seed: int, duration_s: float = 3600.0, demand_scale: fl
     movements = {
         movement_id(leg, turn): (f"{leg}_in", f"{dest}_out") for leg in LEGS for turn, dest in _TURNS[leg].items()
     }
-    peak = {
-        leg: {cls: PEAK_VEH_H[leg] * demand_scale * share for cls, share in CLASS_SHARE.items()} for leg in LEGS
-    }
+    groups: dict[str, tuple[str, ...]] = {}
+    widths: dict[str, float] = {}
+    peak: dict[str, dict[str, float]] = {}
+    for leg in LEGS:
+        for gid, lanes, share in (
+            (leg, (0, 1), TURN_SHARE["left"] + TURN_SHARE["through"]),
+            (f"{leg}_right", (2,), TURN_SHARE["right"]),
+        ):
+            groups[gid] = tuple(f"{leg}_in_{i}" for i in lanes)
+            widths[gid] = len(lanes) * LANE_WIDTH_M
+            peak[gid] = {cls: PEAK_VEH_H[leg] * demand_scale * share * c for cls, c in CLASS_SHARE.items()}
     return Scenario(
         name=NAME,
         net_file=net_file,
@@ -196,10 +208,11 @@ def build(out_dir: Path, seed: int, duration_s: float = 3600.0, demand_scale: fl
         sumocfg=sumocfg,
         tls_id=TLS_ID,
         approaches=approaches,
+        groups=groups,
         movements=movements,
         phase_ids=(1, 2, 3, 4),
         permissive={2: ("north_right", "south_right"), 4: ("east_right", "west_right")},
-        approach_width_m=dict.fromkeys(LEGS, 3 * LANE_WIDTH_M),
+        approach_width_m=widths,
         peak_flows=peak,
         duration_s=duration_s,
         seed=seed,

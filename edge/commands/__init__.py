@@ -20,10 +20,14 @@ from models.errors import ModelError
 
 #: Sub-command modules, in the order ``simpang --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "edge.commands.replay",
+    "edge.commands.edge",
+    "central.cli",
+    "edge.commands.twin",
     "edge.commands.demo",
     "edge.commands.config",
+    "models.cli",
     "models.cli_train",
-    "edge.commands.twin",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.

@@ -1,0 +1,465 @@
+"""Central ingest: receive edge messages on a ROUTER socket, store them, acknowledge after commit.
+
+One :class:`IngestServer` runs in its own thread (CENTRAL's FastAPI lifespan calls ``start()``
+and ``stop()``). Each turn of its loop drains what has arrived (up to ``max_batch`` messages),
+decodes every frame with :func:`edge.messages.decode`, commits all valid envelopes with one
+``store.ingest`` call, and only then acknowledges them to the edges that sent them. Duplicates
+(resends after a reconnect) are acknowledged too: the store is idempotent on ``(site, seq)``.
+Nothing else is kept, so several ingest workers can share one PostgreSQL store.
+
+Bad input never stops the loop: oversized, truncated, wrong-version or garbage frames and
+malformed multipart shapes are counted in ``simpang_ingest_rejected_total{reason}`` and dropped;
+a store failure leaves the batch unacknowledged (the edges resend it). With a key folder, CurveZMQ
+encrypts the link, only listed edge keys are admitted, refusals are logged and counted, and a box
+may only publish for the site its key is named after.
+
+The same connection carries config pushes the other way: :meth:`IngestServer.push_config` sends a
+plan to a site's edge and resends it until the edge's ``ConfigAck`` comes back on the data path.
+
+Example:
+    >>> server = IngestServer("tcp://127.0.0.1:*", store)   # doctest: +SKIP
+    >>> server.start(); server.endpoint   # doctest: +SKIP
+    'tcp://127.0.0.1:40123'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import zmq
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from zmq.utils.monitor import recv_monitor_message
+
+from central.errors import CentralError, StoreError
+from central.keys import KeyAuthenticator, KeyFolder
+from edge.link import ACK, DATA, PUSH, encode_ack, set_common_options
+from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, WireError, decode, encode
+
+log = logging.getLogger(__name__)
+
+#: Frames in one DATA message, at most (a bigger message is dropped as ``too_many_frames``).
+MAX_FRAMES_PER_MESSAGE = 10_000
+
+
+class IngestStore(Protocol):
+    """What ingest needs from CENTRAL's store (``central.store.base.Store`` satisfies it)."""
+
+    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+        """Durably commit the batch, idempotent on ``(site, seq)``; return how many were new.
+
+        ``frames`` are the validated wire frames of ``envelopes`` (same order), to store as they are.
+        """
+        ...
+
+
+@dataclass
+class SiteStats:
+    """What ingest knows about one site."""
+
+    last_seen: float = 0.0
+    last_seq: int = 0
+    lag_s: float = 0.0
+    stored: int = 0
+    identity: bytes = b""
+
+
+@dataclass(frozen=True)
+class IngestStats:
+    """A snapshot of an ingest server's state (for the API and dashboard)."""
+
+    stored: int
+    duplicates: int
+    rejected: dict[str, int]
+    rate_per_s: float
+    refused_connections: int
+    sites: dict[str, SiteStats] = field(default_factory=dict)
+
+
+@dataclass
+class _Push:
+    envelope: Envelope
+    frame: bytes
+    sent: float = 0.0
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.stored = Counter("simpang_ingest_messages", "Messages stored (new), by kind.", ["kind"], registry=registry)
+        self.duplicates = Counter("simpang_ingest_duplicates", "Messages received again and acknowledged.", registry=registry)
+        self.rejected = Counter("simpang_ingest_rejected", "Frames dropped, by reason.", ["reason"], registry=registry)
+        self.refused = Counter("simpang_ingest_refused_connections", "Connections refused at handshake, by reason.", ["reason"], registry=registry)
+        self.store_errors = Counter("simpang_ingest_store_errors", "Batches the store failed to commit.", registry=registry)
+        self.commit = Histogram(
+            "simpang_ingest_commit_seconds", "Time to commit one batch.", registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.last_seen = Gauge("simpang_site_last_seen_seconds", "Unix time of the last message from a site.", ["site"], registry=registry)
+        self.lag = Gauge("simpang_site_lag_seconds", "Delay from edge creation to central commit of a site's latest message.", ["site"], registry=registry)
+
+
+class IngestServer:
+    """The ZeroMQ ROUTER that feeds the store (a thread).
+
+    Args:
+        endpoint: where to bind, e.g. ``tcp://0.0.0.0:5560`` (``tcp://127.0.0.1:*`` for any port).
+        store: where messages are committed.
+        keys_dir: a :class:`~central.keys.KeyFolder`; None accepts clear-text clients (lab only).
+        max_batch: messages committed per store call, at most. Bigger batches amortise the commit's
+            fsync; smaller ones acknowledge sooner, so a loaded server still shows edges progress.
+        registry: Prometheus registry for the metrics (a private one by default: :attr:`registry`).
+        on_config_ack: called (from the ingest thread) with ``(site, ack)`` when an edge answers a push.
+        max_sites: sites tracked in memory; the least recently seen are forgotten beyond it.
+        push_retry_s: how often an unanswered config push is sent again.
+
+    Raises:
+        KeyFileError: the key folder has no server key.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        store: IngestStore,
+        keys_dir: str | Path | None = None,
+        *,
+        max_batch: int = 5_000,
+        registry: CollectorRegistry | None = None,
+        on_config_ack: Callable[[str, ConfigAck], None] | None = None,
+        max_sites: int = 10_000,
+        push_retry_s: float = 2.0,
+    ) -> None:
+        self.requested_endpoint = endpoint
+        self.store = store
+        self.keys = KeyFolder(keys_dir) if keys_dir is not None else None
+        self._server_pair = self.keys.server_pair() if self.keys is not None else None
+        self.max_batch = max_batch
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.on_config_ack = on_config_ack
+        self.max_sites = max_sites
+        self.push_retry_s = push_retry_s
+        self._m = _Metrics(self.registry)
+        self._sites: OrderedDict[str, SiteStats] = OrderedDict()
+        self._pushes: dict[str, _Push] = {}
+        self._requests: queue.SimpleQueue[tuple[str, ConfigPush]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ctx: zmq.Context[Any] | None = None
+        self._auth: KeyAuthenticator | None = None
+        self._bind_error: str | None = None
+        self.endpoint = ""
+        self._stored = 0
+        self._duplicates = 0
+        self._rejected: dict[str, int] = defaultdict(int)
+        self._refused = 0
+        self._rate = 0.0
+        self._rate_t = time.monotonic()
+        self._rate_n = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Bind and start the ingest thread; :attr:`endpoint` then holds the bound address.
+
+        Raises:
+            CentralError: the endpoint cannot be bound.
+        """
+        if self._thread is not None:
+            return
+        self._ctx = zmq.Context()
+        if self.keys is not None:
+            self._auth = KeyAuthenticator(self._ctx, self.keys)
+            self._auth.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="simpang.ingest", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s) or self._bind_error is not None:
+            reason = self._bind_error or "timed out"
+            self.stop()
+            raise CentralError(f"cannot listen for edges on {self.requested_endpoint!r}: {reason}")
+
+    def stop(self) -> None:
+        """Stop the thread and close the socket (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+            self._thread = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        self._ready.clear()
+
+    def __enter__(self) -> IngestServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- API for the app (any thread) -----------------------------------------------------------
+
+    def push_config(self, site: str, push: ConfigPush) -> None:
+        """Send a validated plan to ``site``'s edge, again and again until it answers.
+
+        A newer push for the same site replaces an unanswered older one.
+        """
+        self._requests.put((site, push))
+
+    def pending_pushes(self) -> dict[str, int]:
+        """Sites with a push not yet answered -> the pushed version."""
+        with self._lock:
+            return {site: p.envelope.seq for site, p in self._pushes.items()}
+
+    def stats(self) -> IngestStats:
+        """A snapshot of the counters and per-site state."""
+        with self._lock:
+            sites = {name: SiteStats(s.last_seen, s.last_seq, s.lag_s, s.stored) for name, s in self._sites.items()}
+            return IngestStats(
+                self._stored, self._duplicates, dict(self._rejected), self._rate,
+                self._refused + (self._auth.refused if self._auth else 0), sites,
+            )
+
+    # -- the ingest thread --------------------------------------------------------------------
+
+    def _socket(self) -> zmq.Socket[Any]:
+        assert self._ctx is not None
+        sock: zmq.Socket[Any] = self._ctx.socket(zmq.ROUTER)
+        set_common_options(sock)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES * 16)
+        # An unroutable reply (the edge went away) is dropped silently instead of raising.
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        if self._server_pair is not None:
+            public, secret = self._server_pair
+            sock.curve_server = True
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+        return sock
+
+    def _run(self) -> None:
+        sock = self._socket()
+        try:
+            sock.bind(self.requested_endpoint)
+        except zmq.ZMQError as err:
+            self._bind_error = str(err)
+            sock.close()
+            self._ready.set()
+            return
+        self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        )
+        log.info("ingest listening on %s (%s)", self.endpoint, "CurveZMQ" if self.keys else "clear text, lab only")
+        self._ready.set()
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(100))
+                if monitor in events:
+                    self._on_monitor(monitor)
+                if sock in events:
+                    self._ingest_available(sock)
+                self._send_pushes(sock)
+        finally:
+            sock.disable_monitor()
+            monitor.close()
+            sock.close()
+
+    def _on_monitor(self, monitor: zmq.Socket[Any]) -> None:
+        names: dict[int, str] = {
+            int(zmq.EVENT_HANDSHAKE_FAILED_AUTH): "auth",
+            int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL): "protocol",
+            int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL): "handshake",
+        }
+        while monitor.poll(0):
+            msg = recv_monitor_message(monitor)
+            reason = names.get(int(msg["event"]), "other")
+            with self._lock:
+                self._refused += 1
+            self._m.refused.labels(reason).inc()
+            log.warning("refused a connection at %s: handshake failed (%s, code %s); keyless or unknown client",
+                        self.endpoint, reason, msg["value"])
+
+    def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
+        batch: list[Envelope] = []
+        frames: list[bytes] = []
+        replies: dict[bytes, list[int]] = defaultdict(list)
+        refusals: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
+        routes: dict[str, bytes] = {}
+        secure = self.keys
+        while len(batch) < self.max_batch:
+            try:
+                # Frames (copy=False) only when the User-Id metadata is needed: bytes are cheaper.
+                parts = sock.recv_multipart(zmq.NOBLOCK, copy=secure is None)
+            except zmq.Again:
+                break
+            identity = _bytes(parts[0])
+            if len(parts) < 3 or _bytes(parts[1]) != DATA:
+                self._reject("bad_shape", 1)
+                continue
+            if len(parts) - 2 > MAX_FRAMES_PER_MESSAGE:
+                self._reject("too_many_frames", len(parts) - 2)
+                continue
+            owner = self._owner(parts[1]) if secure is not None else None
+            for part in parts[2:]:
+                frame = _bytes(part)
+                try:
+                    env = decode(frame)
+                except WireError as err:
+                    self._reject(err.reason, 1)
+                    seq = _peek_seq(frame) if err.reason != "oversized" else None
+                    if seq is not None:
+                        refusals[identity].append((seq, err.reason))
+                    continue
+                if owner is not None and env.site != owner:
+                    self._reject("site_mismatch", 1)
+                    log.warning("dropped message %s/%d from the key named %r: a box may publish only for its own site",
+                                env.site, env.seq, owner)
+                    continue
+                batch.append(env)
+                frames.append(frame)
+                replies[identity].append(env.seq)
+                routes[env.site] = identity
+        if not batch and not refusals:
+            return
+        if batch and not self._commit(batch, frames):
+            replies.clear()
+        for identity, seqs in replies.items():
+            sock.send_multipart([identity, ACK, encode_ack(seqs, refusals.pop(identity, []))])
+        for identity, refused in refusals.items():
+            sock.send_multipart([identity, ACK, encode_ack([], refused)])
+        if replies:
+            self._note_sites(batch, routes)
+
+    @staticmethod
+    def _owner(frame: bytes | zmq.Frame) -> str | None:
+        if not isinstance(frame, zmq.Frame):
+            return None
+        try:
+            user = frame.get("User-Id")
+        except zmq.ZMQError:
+            return None
+        return str(user)
+
+    def _reject(self, reason: str, n: int) -> None:
+        with self._lock:
+            self._rejected[reason] += n
+        self._m.rejected.labels(reason).inc(n)
+        log.debug("dropped %d frame(s): %s", n, reason)
+
+    def _commit(self, batch: list[Envelope], frames: list[bytes]) -> bool:
+        t0 = time.perf_counter()
+        try:
+            new = self.store.ingest(batch, frames)
+        except StoreError as err:
+            self._m.store_errors.inc()
+            log.error("store failed to commit %d message(s); the edges will resend them: %s", len(batch), err)
+            time.sleep(0.2)  # a failing database should not be hammered in a tight loop
+            return False
+        self._m.commit.observe(time.perf_counter() - t0)
+        dup = len(batch) - new
+        with self._lock:
+            self._stored += new
+            self._duplicates += dup
+            self._rate_n += new
+            now = time.monotonic()
+            if now - self._rate_t >= 1.0:
+                inst = self._rate_n / (now - self._rate_t)
+                self._rate = inst if self._rate == 0.0 else 0.7 * self._rate + 0.3 * inst
+                self._rate_t, self._rate_n = now, 0
+        if dup:
+            self._m.duplicates.inc(dup)
+        kinds: dict[str, int] = defaultdict(int)
+        for env in batch:
+            kinds[env.body.kind] += 1
+        for kind, n in kinds.items():
+            self._m.stored.labels(kind).inc(n)
+        return True
+
+    def _note_sites(self, batch: list[Envelope], routes: dict[str, bytes]) -> None:
+        now = time.time()
+        latest: dict[str, Envelope] = {}
+        counts: dict[str, int] = defaultdict(int)
+        acks: list[tuple[str, ConfigAck]] = []
+        for env in batch:
+            prev = latest.get(env.site)
+            if prev is None or env.seq > prev.seq:
+                latest[env.site] = env
+            counts[env.site] += 1
+            if isinstance(env.body, ConfigAck):
+                acks.append((env.site, env.body))
+        with self._lock:
+            for site, env in latest.items():
+                old = self._sites.pop(site, None)
+                st = old if old is not None else SiteStats()
+                st.last_seen = now
+                st.last_seq = max(st.last_seq, env.seq)
+                st.lag_s = max(0.0, now - env.sent_at)
+                st.stored += counts[site]
+                st.identity = routes.get(site, st.identity)
+                self._sites[site] = st
+                self._m.last_seen.labels(site).set(st.last_seen)
+                self._m.lag.labels(site).set(st.lag_s)
+            while len(self._sites) > self.max_sites:
+                gone, _ = self._sites.popitem(last=False)
+                self._pushes.pop(gone, None)
+                self._m.last_seen.remove(gone)
+                self._m.lag.remove(gone)
+            for site, ack in acks:
+                push = self._pushes.get(site)
+                if push is not None and ack.version >= push.envelope.seq:
+                    del self._pushes[site]
+        for site, ack in acks:
+            log.info("site %s %s plan version %d%s", site, "applied" if ack.applied else "refused",
+                     ack.version, (": " + "; ".join(ack.reasons)) if ack.reasons else "")
+            if self.on_config_ack is not None:
+                self.on_config_ack(site, ack)
+
+    def _send_pushes(self, sock: zmq.Socket[Any]) -> None:
+        while True:
+            try:
+                site, push = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
+            with self._lock:
+                self._pushes[site] = _Push(env, encode(env))
+        now = time.monotonic()
+        with self._lock:
+            due = [(site, p) for site, p in self._pushes.items() if now - p.sent >= self.push_retry_s]
+            routes = {site: self._sites[site].identity for site, _ in due if site in self._sites}
+        for site, p in due:
+            identity = routes.get(site, b"")
+            if not identity:
+                continue  # the edge has not been heard from yet; try again once it has
+            sock.send_multipart([identity, PUSH, p.frame])
+            p.sent = now
+            log.info("pushed plan version %d to site %s", p.envelope.seq, site)
+
+
+def _bytes(part: bytes | zmq.Frame) -> bytes:
+    return part.bytes if isinstance(part, zmq.Frame) else part
+
+
+def _peek_seq(frame: bytes) -> int | None:
+    """The seq of a frame that failed validation, if it is a JSON object with an integer seq."""
+    try:
+        doc = json.loads(frame)
+    except ValueError:
+        return None
+    seq = doc.get("seq") if isinstance(doc, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
