@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from controller.factory import build_supervisor
-
 from controller.envelope import SignalState
+from controller.factory import build_supervisor
 from controller.observation import ApproachObservation, Observation
 from edge.config import SiteConfig
 from edge.messages import HiResEvent
