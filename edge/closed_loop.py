@@ -133,7 +133,7 @@ def run_loop(site: SiteConfig, opts: LoopOptions, progress: Callable[[float], No
                                 height=opts.height, demand=opts.demand, duration_s=opts.duration_s)
         # The scenario is built by the twin; its E2 detectors (ideal feed) need it first, so the
         # additional file is written lazily below and the twin gets only the tripinfo options.
-        sumo_args = ("--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished", "true",
+        sumo_args: tuple[str, ...] = ("--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished", "true",
                      "--tripinfo-output.write-undeparted", "true")
         additional = work / "camera.add.xml"
         if opts.feed == "ideal":

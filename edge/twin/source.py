@@ -236,7 +236,9 @@ class TwinSource:
         self.close()
 
 
-def open_twin(uri: str, fps: float | None = None, frame_size: tuple[int, int] | None = None) -> TwinSource:
+def open_twin(
+    uri: str, fps: float | None = None, frame_size: tuple[int, int] | None = None, sumo_args: tuple[str, ...] = ()
+) -> TwinSource:
     """Open a ``twin:`` camera source; a site camera's ``fps`` and ``frame_size`` fill what the URI leaves out."""
     opts = TwinOptions.parse(uri)
     query = dict(parse_qsl(urlsplit(uri).query))
@@ -244,4 +246,4 @@ def open_twin(uri: str, fps: float | None = None, frame_size: tuple[int, int] | 
         opts = replace(opts, fps=float(fps))
     if frame_size is not None and "size" not in query and "width" not in query and "height" not in query:
         opts = replace(opts, width=int(frame_size[0]), height=int(frame_size[1]))
-    return TwinSource(opts)
+    return TwinSource(opts, sumo_args=sumo_args)
