@@ -33,7 +33,7 @@ from typing import Literal
 from controller.config import ControllerConfig
 from controller.observation import Observation
 from controller.scenarios.catalog import fourleg_intersection
-from controller.sumo import Case, CameraView, SumoActuator, camera_detectors, parse_tripinfo
+from controller.sumo import CameraView, Case, SumoActuator, camera_detectors, parse_tripinfo
 from edge.clock import Stamp
 from edge.config import SiteConfig
 from edge.control import ControlStage
@@ -155,7 +155,8 @@ def _write_ideal_detectors(path: Path, twin_opts: TwinOptions, site: SiteConfig)
 
     sc = fourleg.build(path.parent / "detectors", seed=twin_opts.seed, duration_s=twin_opts.duration_s,
                        demand_scale=twin_opts.demand)
-    assert site.controller is not None and site.signal is not None
+    assert site.controller is not None
+    assert site.signal is not None
     inter = dataclasses.replace(fourleg_intersection(sc), signal=site.signal, groups=dict(sc.approaches))
     case = Case(name="twin", net_file=sc.net_file, route_files=(sc.route_file,), begin=0.0,
                 end=twin_opts.duration_s, intersections=(inter,))
@@ -163,7 +164,8 @@ def _write_ideal_detectors(path: Path, twin_opts: TwinOptions, site: SiteConfig)
 
 
 def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Callable[[float], None] | None) -> LoopResult:
-    assert site.signal is not None and site.controller is not None
+    assert site.signal is not None
+    assert site.controller is not None
     sc = twin.scenario
     harness_inter = fourleg_intersection(sc)
     inter = dataclasses.replace(harness_inter, signal=site.signal, groups=dict(sc.approaches))
@@ -196,7 +198,9 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
             frame = twin.read()
             if frame is None:
                 break
-            assert detect is not None and tracker is not None and measures is not None
+            assert detect is not None
+            assert tracker is not None
+            assert measures is not None
             sim_t = frame.stamp.mono - twin._t0.mono
             stamp = Stamp(sim_t, frame.stamp.wall)
             tracks = tracker.update(detect.update(frame), stamp)
