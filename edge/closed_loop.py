@@ -81,6 +81,8 @@ class LoopOptions:
     algorithm: str | None = None
     width: int = 640
     height: int = 360
+    until_s: float | None = None
+    """Stop at this simulated time (default ``duration_s``), e.g. to match another run's length."""
 
 
 @dataclass
@@ -229,7 +231,7 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
             control.take_events()
             if progress is not None:
                 progress(sim_t)
-        if sim_t >= opts.duration_s:
+        if sim_t >= (opts.until_s if opts.until_s is not None else opts.duration_s):
             break
     counts_vision: dict[str, int] = {}
     if measures is not None:
