@@ -176,6 +176,7 @@ class EdgeRuntime:
         self._stats: dict[str, StageStats] = {}
         self._t0 = time.monotonic()
         self._control: ControlStage | None = None
+        self.health_port: int | None = None
 
     # -- PlanTarget (called from the publisher thread) --------------------------------------
     def current_signal(self) -> SignalConfig | None:
@@ -228,6 +229,7 @@ class EdgeRuntime:
             publisher.start()
             if health is not None:
                 health.start()
+                self.health_port = health.port
                 log.info("health on http://%s:%d/health", opts.health[0] if opts.health else "", health.port)
             sup.start()
             self._loop(sup, ch, publisher)
@@ -362,7 +364,8 @@ class EdgeRuntime:
     def health_doc(self, sup: Supervisor, publisher: Publisher) -> dict[str, Any]:
         """The /health document: ok when every stage is alive and beating."""
         stages = [
-            {"name": s.name, "alive": s.alive, "restarts": s.restarts, "heartbeat_age_s": round(s.heartbeat_age_s, 2)}
+            {"name": s.name, "alive": s.alive, "restarts": s.restarts, "heartbeat_age_s": round(s.heartbeat_age_s, 2),
+             "pid": s.pid}
             for s in sup.status()
         ]
         ok = all(s["alive"] for s in stages) and not self._stop.is_set()

@@ -88,6 +88,7 @@ class StageStatus:
     restarts: int
     heartbeat_age_s: float
     exitcode: int | None = None
+    pid: int | None = None
 
 
 @dataclass
@@ -164,7 +165,8 @@ class Supervisor:
         now = time.monotonic()
         return [
             StageStatus(
-                name, run.process.is_alive(), run.restarts, now - (run.heartbeat.value or run.started), run.process.exitcode
+                name, run.process.is_alive(), run.restarts, now - (run.heartbeat.value or run.started),
+                run.process.exitcode, run.process.pid,
             )
             for name, run in self._stages.items()
         ]
