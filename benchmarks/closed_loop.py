@@ -41,7 +41,7 @@ def main() -> None:
     for seed in args.seeds:
         row: dict[str, Any] = {"seed": seed}
         for feed in ("fixed", "ideal", "vision"):
-            r = run_loop(site, LoopOptions(feed=feed, seed=seed, lighting=args.lighting, demand=args.demand,  # type: ignore[arg-type]
+            r = run_loop(site, LoopOptions(feed=feed, seed=seed, lighting=args.lighting, demand=args.demand,
                                            duration_s=args.duration, fps=args.fps, site_dir=args.site.parent,
                                            model_path=args.model))
             row[feed] = {"delay_s": round(r.delay_s, 2), "vehicles": r.vehicles, "unfinished": r.unfinished,
