@@ -383,6 +383,7 @@ class EdgeRuntime:
             self._drain_stats(ch)
             stopper.join(0.05)
         self._drain_out(ch, publisher)
+        self._drain_stats(ch)
         if self._control is not None:
             events = self._control.take_events()
             if events:

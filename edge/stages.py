@@ -167,6 +167,8 @@ def capture_main(ctx: StageContext, opts: StageOptions, ch: Channels) -> None:
                 _put_latest(ch.stats, StageStats("capture", frames=frames, dropped=dropped, fps=frames / (now - t0)))
                 last_report = now
     finally:
+        _put_latest(ch.stats, StageStats("capture", frames=frames, dropped=dropped,
+                                         fps=frames / max(time.monotonic() - t0, 1e-9)))
         if actuator is not None and opts.results_dir is not None:
             actuator.write_results(opts.results_dir)
         source.close()
@@ -265,6 +267,9 @@ def detect_main(ctx: StageContext, opts: StageOptions, ch: Channels) -> None:
                 ))
                 last_report = now
     finally:
+        s = stage.stats
+        _put_latest(ch.stats, StageStats("detect", frames=s.frames, dropped=dropped, detected=s.detected,
+                                         fps=s.detected / max(time.monotonic() - t0, 1e-9)))
         ring.close()
 
 
@@ -330,6 +335,7 @@ def track_main(ctx: StageContext, opts: StageOptions, ch: Channels) -> None:
         finals: list[Aggregate] = measures.flush(stamp, final=True)
         for agg in finals:
             _put_blocking(ctx, ch.out, agg)
+    _put_latest(ch.stats, StageStats("track", frames=frames, fps=frames / max(time.monotonic() - t0, 1e-9)))
     log.info("track stage finished after %d frames", frames)
 
 
