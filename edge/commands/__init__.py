@@ -22,6 +22,7 @@ from models.errors import ModelError
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.replay",
     "edge.commands.edge",
+    "edge.commands.edge_run",
     "central.cli",
     "edge.commands.twin",
     "edge.commands.demo",
