@@ -8,7 +8,7 @@ behind the safety envelope. Parameters per algorithm (all optional):
 * ``actuated``: none (passage, minimum and maximum greens come from the phase timings).
 * ``max_pressure``: ``hysteresis`` (vehicles), ``starve_after_s``.
 * ``simpang``: ``horizon_s``, ``dt``, ``startup_loss_s``, ``terminal_s``, ``starve_after_s``,
-  ``init_sat`` (see :class:`controller.simpang.SimpangAdaptive`).
+  ``init_sat``, ``clear_veh`` (see :class:`controller.simpang.SimpangAdaptive`).
 
 The fallback is Webster's plan from ``flows`` (pcu/h per approach) when given, with its cycle
 fixed to ``fixed_cycle_s`` when that is set; otherwise an equal split of ``fixed_cycle_s``
@@ -39,7 +39,7 @@ PARAMS: dict[str, frozenset[str]] = {
     "fixed": frozenset({"cycle_scale"}),
     "actuated": frozenset(),
     "max_pressure": frozenset({"hysteresis", "starve_after_s"}),
-    "simpang": frozenset({"horizon_s", "dt", "startup_loss_s", "terminal_s", "starve_after_s", "init_sat"}),
+    "simpang": frozenset({"horizon_s", "dt", "startup_loss_s", "terminal_s", "starve_after_s", "init_sat", "clear_veh"}),
 }
 DEFAULT_CYCLE_S = 90.0
 

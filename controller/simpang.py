@@ -10,8 +10,10 @@ view and stop-line departures. From these it keeps, per group,
   minus the vehicles that move up into view, and is dropped once the visible queue shrinks);
 * ``lam`` the arrival rate, an exponentially weighted mean of arrivals into view, frozen while
   the queue spills past the view (arrivals then measure the queue's creep, not demand);
-* ``s`` the discharge (saturation) rate, learned from departures while the group is green with a
-  standing queue: the simulator, the site and the motorcycle share all change it;
+* ``s`` the discharge rate, learned from the seconds of green in which queued vehicles crossed
+  the stop line (the simulator, the site and the motorcycle share all change it). Seconds without
+  a crossing are left out on purpose: the resulting optimistic rate makes the rollout's base
+  policy end greens sooner, and on the four-leg scenario counting them raised delay by 40 %;
 * ``moving`` the vehicles in view that are neither queued nor gone: the platoon about to arrive.
 
 Each second after the current stage's minimum green, it compares the delay of the next
@@ -22,8 +24,9 @@ maximum reached, then go to the stage with the largest queue), so this is a one-
 (Bertsekas) of an exhaustive-service policy: it keeps the base policy's good habit of clearing
 queues in one go, and improves on it by looking at what is queued and about to arrive everywhere.
 Each switch costs the clearance (yellow + red) plus a start-up loss, which is what makes it
-weigh "finish this platoon" against "go and serve the long queue". A terminal cost charges the
-queues left at the horizon, so that it does not push work past the horizon.
+weigh "finish this platoon" against "go and serve the long queue". An optional terminal cost charges the
+queues left at the horizon; on tuning seeds (101, 102; not the evaluation seeds) a 120 s horizon
+without it did best, so it is off by default.
 
 This is in the spirit of SURTRAC's schedule-driven control (Xie, Smith et al., 2012): both
 turn observed queues and approaching vehicles into a cost over a rolling horizon and re-plan every
@@ -70,6 +73,7 @@ class SimpangAdaptive:
         terminal_s: Cost per vehicle still queued at the horizon (seconds of delay).
         starve_after_s: Serve a waiting stage after this long regardless.
         init_sat: Discharge rate per group before one is learned (vehicles per second).
+        clear_veh: The rollout's base policy counts a queue this short as served.
     """
 
     name = "simpang"
@@ -82,9 +86,10 @@ class SimpangAdaptive:
         horizon_s: float = 120.0,
         dt: float = 2.0,
         startup_loss_s: float = 2.0,
-        terminal_s: float = 30.0,
+        terminal_s: float = 0.0,
         starve_after_s: float = 150.0,
         init_sat: float = 1.0,
+        clear_veh: float = 0.5,
     ) -> None:
         self._stage_groups = stage_groups(signal)
         self._groups = sorted(frozenset().union(*self._stage_groups))
@@ -100,6 +105,7 @@ class SimpangAdaptive:
         self.startup = startup_loss_s
         self.terminal_s = terminal_s
         self.starve_after_s = starve_after_s
+        self.clear_veh = clear_veh
         n = len(self._groups)
         self.lam = [0.05] * n
         self.sat = [init_sat] * n
@@ -217,7 +223,7 @@ class SimpangAdaptive:
             if green_t < self._min[stage]:
                 continue
             mine = sum(q[i] for i in members[stage])
-            if mine > 0.5 and green_t < self._max[stage]:
+            if mine > self.clear_veh and green_t < self._max[stage]:
                 continue
             nxt, load = stage, 0.0
             for k in range(n_st):
@@ -226,7 +232,7 @@ class SimpangAdaptive:
                 w = sum(q[i] for i in members[k])
                 if w > load:
                     nxt, load = k, w
-            if nxt != stage and (load > 0.5 or green_t >= self._max[stage]):
+            if nxt != stage and (load > self.clear_veh or green_t >= self._max[stage]):
                 lost = self._clear[stage] + self.startup
                 stage, green_t = nxt, 0.0
         return cost + sum(q) * self.terminal_s

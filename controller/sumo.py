@@ -121,12 +121,15 @@ def link_state(inter: Intersection, state: SignalState) -> str:
             elif light is Light.YELLOW and out[i] == "r":
                 out[i] = "y"
     if state.target is not None:
+        coming = inter.signal.stages[state.target]
         for i in target_links:
-            if out[i] == "y" and any(
-                inter.links[pid][i] in "Gg" and state.lights[pid] is Light.YELLOW for pid in state.lights
-            ):
-                # Carried through: it stays at the right of way the coming stage gives it.
-                out[i] = max((inter.links[p][i] for p in inter.signal.stages[state.target]), key=lambda c: c == "G")
+            ending = [inter.links[pid][i] for pid in state.lights
+                      if state.lights[pid] is Light.YELLOW and inter.links[pid][i] in "Gg"]
+            if out[i] == "y" and ending:
+                # Carried through the change: protected only if protected on both sides, else it
+                # stays permissive (yielding) while the ending streams clear.
+                both_g = all(c == "G" for c in ending) and any(inter.links[p][i] == "G" for p in coming)
+                out[i] = "G" if both_g else "g"
     return "".join(out)
 
 
