@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.measure_speed import machine
+from benchmarks.vision_common import CLIP, HAND_COUNT, SITE, hand_count, need, write_result
 from edge.clock import Stamp
 from edge.config import SiteConfig
 from edge.config_loader import load_site
@@ -39,10 +39,6 @@ from edge.measure import SiteMeasures
 from edge.track import Tracker
 from models.detections import Detections
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
-SITE = ROOT / "edge" / "sites" / "highway_uk.yaml"
 CACHE = Path("/tmp/simpang_highway_yolox_dets.npz")
 
 
@@ -129,15 +125,11 @@ def main() -> None:
     parser.add_argument("--strides", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--min-conf", type=float, default=None, help="drop detections below this (default: the site model's confidence)")
     args = parser.parse_args()
-    video = DATA / "highway_uk_720p.mp4"
-    hand = DATA / "highway_uk_720p.counts.json"
-    if not video.exists() or not hand.exists():
-        raise SystemExit(f"test data absent: {video} (see ../shared/data/README.md)")
+    video = need(CLIP)
     site = load_site(SITE)
-    truth = json.loads(hand.read_text())
-    want_in = truth["carriageways"]["right"]["vehicles"]
-    want_out = truth["carriageways"]["left"]["vehicles"]
-    fps = float(truth["fps"])
+    hand = hand_count()
+    want_in, want_out = hand["right"], hand["left"]  # 'in' is down the image: the right carriageway
+    fps = float(json.loads(need(HAND_COUNT).read_text())["fps"])
     min_conf = site.model.confidence if args.min_conf is None else args.min_conf
     frames = detect_all(site, video, args.cache)
     names = ["simpang"]
@@ -160,14 +152,10 @@ def main() -> None:
             f"{r['tracker']:>12} {r['stride']:>2} {r['towards_camera']:>8} {r['error_towards_pct']:>6.1f} "
             f"{r['away_from_camera']:>5} {r['error_away_pct']:>6.1f} {r['ids']:>4} {r['tracker_cpu_ms_per_frame']:>13.2f}"
         )
-    info = machine()
+    payload: dict[str, Any] = {"min_conf": min_conf, "hand_count": {"towards": want_in, "away": want_out}, "results": results}
     with contextlib.suppress(ImportError):
-        info["supervision"] = importlib.import_module("supervision").__version__
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "tracker_compare.json"
-    payload = {"benchmark": "tracker_compare", "machine": info, "min_conf": min_conf, "hand_count": [want_in, want_out], "results": results}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out}")
+        payload["supervision"] = importlib.import_module("supervision").__version__
+    print(f"wrote {write_result('tracker_compare', payload)}")
 
 
 if __name__ == "__main__":
