@@ -15,16 +15,14 @@ Run: ``python -m benchmarks.measure_speed [--frames N] [--objects 50 200]``; wri
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy
 
+from benchmarks.vision_common import write_result
 from edge.clock import Stamp
 from edge.config import SiteConfig
 from edge.config_loader import parse_site
@@ -33,7 +31,6 @@ from edge.track import Tracker
 from models.classes import VehicleClass
 from models.detections import Detections
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FPS = 25.0
 W, H = 1920, 1080
 
@@ -158,27 +155,6 @@ class Traffic:
         )
 
 
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_1m_at_start": os.getloadavg()[0],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-    }
-
-
 def _stats(ms: list[float]) -> dict[str, float]:
     a = np.array(ms)
     return {"mean": float(a.mean()), "median": float(np.median(a)), "p95": float(np.percentile(a, 95))}
@@ -232,9 +208,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1000, help="timed frames per run (after 100 warm-up frames)")
     parser.add_argument("--objects", type=int, nargs="+", default=[50, 200], help="vehicles in view")
     args = parser.parse_args()
-    info = machine()
+    load = os.getloadavg()[0]
     results = [run(n, args.frames) for n in args.objects]
-    print(f"tracker + measures per frame ({info['cpu']}, {info['cores']} cores, load {info['load_average_1m_at_start']:.1f})")
+    print(f"tracker + measures per frame, CPU ms ({os.cpu_count()} cores, load {load:.1f} at start)")
     print(f"{'objects':>8} {'tracks':>7} {'tracker ms':>11} {'measures ms':>12} {'total ms':>9} {'p95 ms':>7} {'wall ms':>8}")
     for r in results:
         print(
@@ -242,9 +218,7 @@ def main() -> None:
             f"{r['measures_cpu_ms']['mean']:>12.2f} {r['total_cpu_ms_mean']:>9.2f} "
             f"{r['tracker_cpu_ms']['p95'] + r['measures_cpu_ms']['p95']:>7.2f} {r['total_wall_ms']['mean']:>8.2f}"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "measure_speed.json"
-    out.write_text(json.dumps({"benchmark": "measure_speed", "machine": info, "results": results}, indent=2) + "\n")
+    out = write_result("measure_speed", {"scipy": scipy.__version__, "load_avg_1m_at_start": load, "results": results})
     print(f"wrote {out}")
 
 

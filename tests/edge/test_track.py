@@ -90,6 +90,18 @@ def test_detection_stride_predicts_between_detector_frames() -> None:
         assert out.xyxy[0, 0] == pytest.approx(100 + 10 * i, abs=3.0)
 
 
+@pytest.mark.parametrize("stride", [2, 3, 4])
+def test_a_fast_vehicle_first_seen_under_a_stride_gets_one_track(stride: int) -> None:
+    # 12 px a frame: between detector runs the car moves more than its own 40 px width, so a
+    # new track (no velocity yet) only matches with buffered boxes.
+    tracker = Tracker(TrackerConfig(), FPS)
+    seen: set[int] = set()
+    for i in range(0, 60):
+        det = dets(car_at(100 + 12 * i, 200)) if i % stride == 0 else None
+        seen.update(tids(tracker.update(det, at(i))))
+    assert seen == {1}
+
+
 def test_low_score_detections_keep_a_track_alive() -> None:
     tracker = Tracker(TrackerConfig(high_threshold=0.5, low_threshold=0.1), FPS)
     for i in range(5):
