@@ -250,6 +250,14 @@ class Adapter(ABC):
         return Detections(xyxy=xyxy, confidence=scores.astype(np.float32), class_id=vclass)
 
 
+class UltralyticsInput:
+    """Input convention of the Ultralytics families (YOLOv5/v8/11, end-to-end exports)."""
+
+    rgb = True
+    scale = 1.0 / 255.0
+    centre = True
+
+
 def objectness_rows(
     out: F32, confidence: float
 ) -> tuple[npt.NDArray[np.intp], F32, F32, npt.NDArray[np.intp]]:

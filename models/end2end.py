@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from models.adapter import Adapter, ModelSpec, TensorInfo, output_3d
+from models.adapter import Adapter, ModelSpec, TensorInfo, UltralyticsInput, output_3d
 from models.detections import Detections
 from models.letterbox import LetterboxMeta
 
@@ -28,13 +28,10 @@ __all__ = ["End2endAdapter", "ModelSpec", "TensorInfo"]
 MAX_E2E_ROWS = 1000
 
 
-class End2endAdapter(Adapter):
+class End2endAdapter(UltralyticsInput, Adapter):
     """End-to-end: one output 1xKx6 of x1, y1, x2, y2, score, class (NMS in the graph)."""
 
     family = "end2end"
-    rgb = True
-    scale = 1.0 / 255.0
-    centre = True
 
     @classmethod
     def fits(cls, spec: ModelSpec, input_size: tuple[int, int]) -> bool:

@@ -22,6 +22,7 @@ from models.adapter import (
     Adapter,
     ModelSpec,
     TensorInfo,
+    UltralyticsInput,
     anchor_count,
     cxcywh_to_xyxy,
     objectness_rows,
@@ -34,13 +35,10 @@ from models.letterbox import LetterboxMeta
 __all__ = ["ModelSpec", "TensorInfo", "Yolov5Adapter"]
 
 
-class Yolov5Adapter(Adapter):
+class Yolov5Adapter(UltralyticsInput, Adapter):
     """YOLOv5: one output 1xNx(5+nc), N = 3 anchors per grid cell over strides 8/16/32."""
 
     family = "yolov5"
-    rgb = True
-    scale = 1.0 / 255.0
-    centre = True
 
     @classmethod
     def fits(cls, spec: ModelSpec, input_size: tuple[int, int]) -> bool:

@@ -23,6 +23,7 @@ from models.adapter import (
     Adapter,
     ModelSpec,
     TensorInfo,
+    UltralyticsInput,
     anchor_count,
     cxcywh_to_xyxy,
     output_3d,
@@ -34,13 +35,10 @@ from models.letterbox import LetterboxMeta
 __all__ = ["ModelSpec", "TensorInfo", "Yolov8Adapter"]
 
 
-class Yolov8Adapter(Adapter):
+class Yolov8Adapter(UltralyticsInput, Adapter):
     """YOLOv8/YOLO11: one output 1x(4+nc)xN, N = grid cells over strides 8/16/32, no objectness."""
 
     family = "yolov8"
-    rgb = True
-    scale = 1.0 / 255.0
-    centre = True
 
     @classmethod
     def fits(cls, spec: ModelSpec, input_size: tuple[int, int]) -> bool:
