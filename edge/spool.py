@@ -42,7 +42,7 @@ from types import TracebackType
 from pydantic import ValidationError
 
 from edge.errors import SpoolError
-from edge.messages import WIRE_VERSION, Body, Envelope, Health
+from edge.messages import MAX_MESSAGE_BYTES, WIRE_VERSION, Body, Envelope, Health
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,10 @@ class Spool:
 
         One transaction (and one fsync) for the whole batch, so appending many at once is cheap.
         Evicts the oldest messages if the spool grows past its bound.
+
+        Raises:
+            SpoolError: the file cannot be written, or a message is larger than the wire allows
+                (then nothing of the batch is spooled).
         """
         if not bodies:
             return []
@@ -126,6 +130,11 @@ class Spool:
         with self._lock:
             first = self._last_seq + 1
             rows = [(seq, self._frame(seq, stamp, body)) for seq, body in enumerate(bodies, start=first)]
+            too_big = [len(frame) for _, frame in rows if len(frame) > MAX_MESSAGE_BYTES]
+            if too_big:
+                # Central refuses such a frame unread; spooled, it would be resent forever.
+                raise SpoolError(f"a message of {too_big[0]} bytes exceeds the wire limit of "
+                                 f"{MAX_MESSAGE_BYTES} bytes; nothing was spooled")
             added = sum(len(frame) for _, frame in rows)
             last = rows[-1][0]
             try:
