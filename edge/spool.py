@@ -88,6 +88,9 @@ class Spool:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Freed pages are reused, so the main file stays near its bound; cap the WAL file too,
+            # which otherwise keeps the size of its largest burst on the box's SD card.
+            self._db.execute(f"PRAGMA journal_size_limit={max(1 << 20, self.max_bytes // 4)}")
             self._db.executescript(_SCHEMA)
             self._last_seq, self._bytes, self._depth = self._load_meta()
         except sqlite3.Error as err:
