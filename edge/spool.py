@@ -88,9 +88,13 @@ class Spool:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            # Freed pages are reused, so the main file stays near its bound; cap the WAL file too,
-            # which otherwise keeps the size of its largest burst on the box's SD card.
-            self._db.execute(f"PRAGMA journal_size_limit={max(1 << 20, self.max_bytes // 4)}")
+            # Freed pages are reused, so the main file stays near its bound; the WAL file needs its
+            # own cap, or it keeps the size of its largest burst on the box's SD card.
+            # Checkpoint the WAL after at most a quarter of the bound (SQLite's default is 4 MB),
+            # then truncate it back to that size.
+            wal_pages = max(16, min(1000, self.max_bytes // 4096 // 4))
+            self._db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+            self._db.execute(f"PRAGMA journal_size_limit={wal_pages * 4096}")
             self._db.executescript(_SCHEMA)
             self._last_seq, self._bytes, self._depth = self._load_meta()
         except sqlite3.Error as err:
