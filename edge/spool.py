@@ -42,7 +42,7 @@ from types import TracebackType
 from pydantic import ValidationError
 
 from edge.errors import SpoolError
-from edge.messages import WIRE_VERSION, Body, Envelope, Health
+from edge.messages import MAX_MESSAGE_BYTES, WIRE_VERSION, Body, Envelope, Health
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,13 @@ class Spool:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Freed pages are reused, so the main file stays near its bound; the WAL file needs its
+            # own cap, or it keeps the size of its largest burst on the box's SD card.
+            # Checkpoint the WAL after at most a quarter of the bound (SQLite's default is 4 MB),
+            # then truncate it back to that size.
+            wal_pages = max(16, min(1000, self.max_bytes // 4096 // 4))
+            self._db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+            self._db.execute(f"PRAGMA journal_size_limit={wal_pages * 4096}")
             self._db.executescript(_SCHEMA)
             self._last_seq, self._bytes, self._depth = self._load_meta()
         except sqlite3.Error as err:
@@ -119,6 +126,10 @@ class Spool:
 
         One transaction (and one fsync) for the whole batch, so appending many at once is cheap.
         Evicts the oldest messages if the spool grows past its bound.
+
+        Raises:
+            SpoolError: the file cannot be written, or a message is larger than the wire allows
+                (then nothing of the batch is spooled).
         """
         if not bodies:
             return []
@@ -126,6 +137,11 @@ class Spool:
         with self._lock:
             first = self._last_seq + 1
             rows = [(seq, self._frame(seq, stamp, body)) for seq, body in enumerate(bodies, start=first)]
+            too_big = [len(frame) for _, frame in rows if len(frame) > MAX_MESSAGE_BYTES]
+            if too_big:
+                # Central refuses such a frame unread; spooled, it would be resent forever.
+                raise SpoolError(f"a message of {too_big[0]} bytes exceeds the wire limit of "
+                                 f"{MAX_MESSAGE_BYTES} bytes; nothing was spooled")
             added = sum(len(frame) for _, frame in rows)
             last = rows[-1][0]
             try:

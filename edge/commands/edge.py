@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.commands.groups import command_group
 from edge.errors import ConfigError, SpoolError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``edge`` and its sub-commands."""
-    p = sub.add_parser("edge", help="the edge box's link to central: link test, spool status")
-    es = p.add_subparsers(title="edge commands", metavar="ACTION", required=True)
+    es = command_group(sub, "edge", "the edge box: runtime, link to central")
 
     t = es.add_parser("link-test", help="publish synthetic aggregates to central and wait for every ack")
     _add_link_options(t)

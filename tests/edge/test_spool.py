@@ -115,3 +115,27 @@ def test_appended_messages_survive_sigkill(tmp_path: Path) -> None:
         assert spool.depth == 1000
         assert spool.last_seq == 1000
         assert [s for s, _ in spool.pending(limit=2000)] == list(range(1, 1001))
+
+
+def test_a_message_too_big_for_the_wire_is_refused_and_nothing_spooled(tmp_path: Path) -> None:
+    from edge.messages import MAX_MESSAGE_BYTES  # noqa: PLC0415
+
+    huge = Aggregate(start=0.0, duration_s=1.0,
+                     lines=[LineCount(line="l" * 60, direction="in", counts={f"c{i}": i for i in range(MAX_MESSAGE_BYTES // 10)})])
+    with Spool(tmp_path / "s.sqlite", site="site-a") as spool:
+        with pytest.raises(SpoolError, match="exceeds the wire limit"):
+            spool.append([_agg(1), huge])
+        assert (spool.depth, spool.last_seq) == (0, 0)
+        assert [s for s, _ in spool.append([_agg(2)])] == [1]
+
+
+def test_files_on_disk_stay_bounded_through_a_long_outage(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    limit = 256 * 1024
+    with Spool(path, site="site-a", max_bytes=limit) as spool:
+        for _ in range(40):  # about 40 times the bound, never acknowledged
+            spool.append([_agg(i) for i in range(100)])
+        assert spool.evicted > 0
+        assert spool.size_bytes <= limit
+        on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("s.sqlite"))
+    assert on_disk < 4 * limit, f"{on_disk} bytes on disk for a {limit}-byte spool"
