@@ -8,6 +8,8 @@ OpenCV and BLAS are pinned to one thread so the figure is per core.
 Run: ``python -m benchmarks.twin_render [--frames 300]``; writes ``benchmarks/results/twin_render.json``.
 """
 
+# The thread variables must be set before NumPy and OpenCV load, hence the late imports.
+# ruff: noqa: PLC0415
 from __future__ import annotations
 
 import argparse

@@ -13,20 +13,14 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from central.cli_link import add_bench, add_ingest, add_keys
+from central.cli_link import add_bench, add_ingest, add_keys, add_link_arguments, link_services
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from central.settings import Settings
-    from central.store.base import Store
-
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = os.environ.get("SIMPANG_DB_URL", "sqlite:///central.db")
@@ -52,14 +46,9 @@ def _add_run(sub: Subparsers) -> None:
     _add_db(p)
     p.add_argument("--http", type=_host_port, default=("127.0.0.1", 8080), metavar="HOST:PORT",
                    help="where the API and dashboard listen (default 127.0.0.1:8080)")
-    p.add_argument("--zmq", default="tcp://0.0.0.0:5560", metavar="ENDPOINT",
-                   help="where edges connect to the ingest (default tcp://0.0.0.0:5560)")
-    p.add_argument("--no-ingest", action="store_true",
-                   help="serve the API only (stateless ingest workers run separately: simpang central ingest)")
-    p.add_argument("--keys", type=Path, metavar="DIR",
-                   help="CurveZMQ key folder (simpang central keys); without it the link is clear text (lab only)")
     p.add_argument("--anonymous-role", choices=("viewer",), default=None,
                    help="let requests without a token read (for a wall screen); default: token required")
+    add_link_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -67,42 +56,25 @@ def run(args: argparse.Namespace) -> int:
     """Open the store and serve until interrupted."""
     import uvicorn  # noqa: PLC0415 - heavy, only this command needs it
 
+    from central.app import create_app  # noqa: PLC0415
     from central.settings import Settings  # noqa: PLC0415
     from central.store import open_store  # noqa: PLC0415
 
     host, port = args.http
-    settings = Settings(
-        db_url=args.db, http_host=host, http_port=port, anonymous_role=args.anonymous_role,
-        zmq_endpoint=None if args.no_ingest else args.zmq, keys_dir=args.keys,
-    )
+    settings = Settings(db_url=args.db, http_host=host, http_port=port, anonymous_role=args.anonymous_role,
+                        zmq_endpoint=args.zmq)
     store = open_store(settings.db_url)
     try:
-        app = build_app(settings, store)
+        link = link_services(store, settings.zmq_endpoint, args.keys) if settings.zmq_endpoint else None
+        app = create_app(settings, store, **(link.app_kwargs() if link is not None else {}))
         config = uvicorn.Config(app, host=host, port=port, log_level="info" if args.verbose else "warning")
         server = uvicorn.Server(config)
-        ingest = f", edges on {settings.zmq_endpoint}" if settings.zmq_endpoint else ", no ingest"
-        print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)}{ingest})", flush=True)
+        edges = f", edges on {settings.zmq_endpoint}" if settings.zmq_endpoint else ", API only"
+        print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)}{edges})", flush=True)
         server.run()
     finally:
         store.close()
     return 0
-
-
-def build_app(settings: Settings, store: Store) -> FastAPI:
-    """The app with its ZeroMQ side: the ingest server and the plan pusher run in its lifespan."""
-    from prometheus_client import REGISTRY  # noqa: PLC0415
-
-    from central.app import create_app  # noqa: PLC0415
-    from central.ingest import IngestServer  # noqa: PLC0415 - pyzmq, only when serving
-    from central.pushing import PlanPusher  # noqa: PLC0415
-
-    if settings.zmq_endpoint is None:
-        return create_app(settings, store)
-    ingest = IngestServer(settings.zmq_endpoint, store, keys_dir=settings.keys_dir)
-    pusher = PlanPusher(store, ingest)
-    return create_app(
-        settings, store, services=(ingest, pusher), on_plan_queued=pusher, registries=(REGISTRY, ingest.registry)
-    )
 
 
 def _redacted(url: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.store.base import Role
@@ -16,7 +14,6 @@ class Settings(BaseModel):
 
     db_url: str = Field("sqlite:///central.db", description="Store URL: sqlite:///file.db or postgresql://user@host:port/db.")
     zmq_endpoint: str | None = Field(None, description="ZeroMQ endpoint the ingest binds, tcp://HOST:PORT; None runs the API only.")
-    keys_dir: Path | None = Field(None, description="CurveZMQ key folder (simpang central keys); None accepts clear-text edges (lab only).")
     http_host: str = Field("127.0.0.1", description="Address the HTTP API and dashboard listen on.")
     http_port: int = Field(8080, ge=0, le=65535, description="Port the HTTP API and dashboard listen on (0 picks a free one).")
     anonymous_role: Role | None = Field(

@@ -4,6 +4,8 @@ These join the ``model`` command group whoever creates it (:mod:`models.cli` add
 friends); listing this module after it in ``COMMAND_MODULES`` is enough.
 """
 
+# Heavy imports (SUMO, ultralytics) stay inside the handlers so that `simpang --help` stays fast.
+# ruff: noqa: PLC0415
 from __future__ import annotations
 
 import argparse
@@ -41,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.set_defaults(handler=run_dataset)
 
     t = group.add_parser("train", help="train the default detector on a twin dataset and export it to ONNX (needs the train extra)")
-    t.add_argument("--data", type=Path, required=True, help="dataset folder made by 'simpang model dataset'")
+    t.add_argument("--data", type=Path, nargs="+", required=True, help="dataset folder(s) made by 'simpang model dataset'")
     t.add_argument("--out", type=Path, default=Path("models/simpang_twin.onnx"), help="ONNX file to write")
     t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
@@ -50,6 +52,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
     t.set_defaults(handler=run_train)
+
+    e = group.add_parser("evaluate", help="score an ONNX detector on a YOLO-format dataset through Simpang's inference path")
+    e.add_argument("--model", type=Path, required=True, help="ONNX model file")
+    e.add_argument("--data", type=Path, required=True, help="dataset folder (images/ and labels/)")
+    e.add_argument("--split", default="val", help="split to score (default val)")
+    e.add_argument("--family", default="auto", help="model family (default: read from the model)")
+    e.add_argument("--conf", type=float, default=0.3, help="operating confidence for recall and precision (default 0.3)")
+    e.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    e.set_defaults(handler=run_evaluate)
 
 
 def run_dataset(args: argparse.Namespace) -> int:
@@ -70,19 +81,54 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, export and (with --held-out) measure."""
-    from models.train import TrainSettings, evaluate, export_onnx, train, write_report
+    from models.train import TrainSettings, combine_datasets, export_onnx, train, write_report
 
     settings = replace(TrainSettings(), hours=args.hours, imgsz=args.imgsz, batch=args.batch, device=args.device)
-    data_yaml = args.data / "data.yaml"
+    data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
     best = train(data_yaml, args.run_dir, settings)
     onnx_path = export_onnx(best, args.out, settings)
-    metrics = evaluate(onnx_path, args.held_out / "data.yaml", settings.imgsz) if args.held_out else {}
-    manifest = args.data / "manifest.json"
-    extra = {"dataset": json.loads(manifest.read_text()).get("images", {}) if manifest.is_file() else {}}
+    metrics = score(onnx_path, args.held_out, "val", "auto", 0.3) if args.held_out else {}
+    extra: dict[str, object] = {
+        "datasets": {
+            str(folder): json.loads((folder / "manifest.json").read_text()).get("images", {})
+            for folder in args.data
+            if (folder / "manifest.json").is_file()
+        }
+    }
     extra["train_wall_s"] = round(time.monotonic() - t0)
     write_report(args.out.with_suffix(".json"), settings, metrics, extra)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB)")
     if metrics:
         print(json.dumps(metrics))
+    return 0
+
+
+def score(model: Path, data: Path, split: str, family: str, conf: float) -> dict[str, object]:
+    """Held-out accuracy of ``model`` as the edge runs it (letterbox, adapter, NMS)."""
+    from edge.config import ModelConfig
+    from models.detector import Detector
+    from models.evaluate import evaluate_folder
+
+    # A low floor so the whole precision-recall curve is seen; ``conf`` is the operating point.
+    detector = Detector.load(model, ModelConfig(path=str(model), family=family, confidence=0.01))
+    report = evaluate_folder(detector, data, split, conf)
+    report["model"] = model.name
+    report["input_size"] = list(detector.input_size)
+    return report
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Score a model and print the report."""
+    report = score(args.model, args.data, args.split, args.family, args.conf)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.model.name} on {args.data} ({report['images']} images): mAP50 {report['map50']:.3f}")
+    per_class: dict[str, dict[str, float]] = report["per_class"]  # type: ignore[assignment]
+    for label, m in per_class.items():
+        print(
+            f"  {label:11s} truth {int(m['truth']):6d}  AP50 {m['ap50']:.3f}  "
+            f"recall {m['recall']:.3f}  precision {m['precision']:.3f}  (at conf {args.conf})"
+        )
     return 0

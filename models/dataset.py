@@ -22,9 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.twin.render import LIGHTING
+from edge.twin.source import TwinOptions, TwinSource
 from models.classes import VehicleClass
 from models.errors import ModelError
 
@@ -92,8 +95,6 @@ class Recipe:
         rng = np.random.default_rng(self.seed)
         n_val = max(1, round(self.episodes * self.val_fraction)) if self.val_fraction > 0 else 0
         out = []
-        from edge.twin.source import TwinOptions
-
         site = TwinOptions()
         for i in range(self.episodes):
             jitter = self.camera_jitter
@@ -140,9 +141,6 @@ def render_episode(
     sink: Callable[[npt.NDArray[np.uint8], list[str], int], None],
 ) -> int:
     """Run one episode and hand every kept frame and its label lines to ``sink``; returns frames kept."""
-    from edge.twin.render import LIGHTING
-    from edge.twin.source import TwinOptions, TwinSource
-
     rng = np.random.default_rng(episode.seed)
     opts = TwinOptions(
         seed=episode.seed,
@@ -184,8 +182,6 @@ def write_dataset(out: Path, recipe: Recipe, episodes: Sequence[Episode] | None 
     Raises:
         ModelError: ``out`` exists and is not empty (nothing is overwritten).
     """
-    import cv2
-
     if out.exists() and any(out.iterdir()):
         raise ModelError(f"dataset folder {out} is not empty; choose a new folder")
     eps = list(episodes) if episodes is not None else recipe.draw_episodes()
@@ -213,7 +209,7 @@ def write_dataset(out: Path, recipe: Recipe, episodes: Sequence[Episode] | None 
     )
     (out / "data.yaml").write_text(data_yaml)
     manifest = {
-        "recipe": {k: v for k, v in asdict(recipe).items()},
+        "recipe": dict(asdict(recipe).items()),
         "episodes": [asdict(e) for e in eps],
         "images": counts,
         "boxes": boxes,

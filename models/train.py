@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from models.dataset import NAMES
 from models.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,29 @@ class TrainSettings:
 
 def _ultralytics() -> Any:
     try:
-        import ultralytics
+        import ultralytics  # noqa: PLC0415 (the train extra, never on an edge box)
     except ImportError as err:
         raise ModelError("training needs the 'train' extra: pip install 'simpang[train]' (ultralytics)") from err
     return ultralytics
+
+
+def combine_datasets(folders: list[Path], out: Path) -> Path:
+    """One Ultralytics ``data.yaml`` over several dataset folders (train and val splits of each)."""
+    for folder in folders:
+        if not (folder / "data.yaml").is_file():
+            raise ModelError(f"no dataset at {folder}: create one with 'simpang model dataset'")
+    train_dirs = [str((f / "images" / "train").resolve()) for f in folders if any((f / "images" / "train").glob("*.jpg"))]
+    val_dirs = [str((f / "images" / "val").resolve()) for f in folders if any((f / "images" / "val").glob("*.jpg"))]
+    if not train_dirs or not val_dirs:
+        raise ModelError("the datasets hold no training or no validation images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "train:\n" + "".join(f"  - {d}\n" for d in train_dirs)
+        + "val:\n" + "".join(f"  - {d}\n" for d in val_dirs)
+        + "names:\n" + "".join(f"  {i}: {n}\n" for i, n in NAMES.items())
+    )
+    out.write_text(text)
+    return out
 
 
 def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings()) -> Path:
@@ -100,26 +120,6 @@ def export_onnx(weights: Path, out: Path, settings: TrainSettings = TrainSetting
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(made, out)
     return out
-
-
-def evaluate(model_path: Path, data_yaml: Path, imgsz: int = 416) -> dict[str, Any]:
-    """mAP50, mAP50-95 and per-class precision/recall of ``model_path`` on ``data_yaml``'s val split."""
-    ul = _ultralytics()
-    model = ul.YOLO(str(model_path), task="detect")
-    res = model.val(data=str(data_yaml), imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False, conf=0.001)
-    names: dict[int, str] = dict(res.names)
-    per_class = {}
-    for i, c in enumerate(res.box.ap_class_index.tolist()):
-        per_class[names[int(c)]] = {
-            "precision": round(float(res.box.p[i]), 4),
-            "recall": round(float(res.box.r[i]), 4),
-            "ap50": round(float(res.box.ap50[i]), 4),
-        }
-    return {
-        "map50": round(float(res.box.map50), 4),
-        "map50_95": round(float(res.box.map), 4),
-        "per_class": per_class,
-    }
 
 
 def write_report(path: Path, settings: TrainSettings, metrics: dict[str, Any], extra: dict[str, Any]) -> None:

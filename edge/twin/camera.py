@@ -38,7 +38,7 @@ class PinholeCamera:
     """
 
     position: tuple[float, float, float]
-    rotation: tuple[tuple[float, float, float], ...]
+    rotation: tuple[tuple[float, ...], ...]
     focal_px: float
     size: tuple[int, int]
 
@@ -91,7 +91,8 @@ class PinholeCamera:
     def to_camera(self, points: npt.ArrayLike) -> F64:
         """World points ``(N, 3)`` in camera coordinates ``(N, 3)``."""
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        return (p - np.asarray(self.position)) @ self.r.T
+        out: F64 = (p - np.asarray(self.position)) @ self.r.T
+        return out
 
     def project_camera(self, pc: F64) -> F64:
         """Camera-frame points ``(N, 3)`` (in front of the camera) to pixels ``(N, 2)``."""
@@ -127,6 +128,7 @@ class PinholeCamera:
 
 def pole_camera(
     junction: tuple[float, float],
+    *,
     corner_deg: float = 225.0,
     distance_m: float = 24.0,
     height_m: float = 9.0,

@@ -9,6 +9,7 @@ alongside the image, so occlusion by nearer vehicles is exact at pixel level.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -194,7 +195,7 @@ class Renderer:
 
     def _lane_band(self, img: U8, shape: tuple[tuple[float, float], ...], width: float, bgr: F64) -> None:
         pts = np.asarray(shape, dtype=np.float64)
-        for a, b in zip(pts[:-1], pts[1:], strict=True):
+        for a, b in itertools.pairwise(pts):
             d = b - a
             n = float(np.hypot(*d))
             if n < 1e-6:
@@ -211,7 +212,7 @@ class Renderer:
             by_edge.setdefault(lane.edge, []).append((lane.index, np.asarray(lane.shape), lane.width))
         for lanes in by_edge.values():
             lanes.sort(key=lambda t: t[0])
-            for (_, s0, _w0), (_, s1, _w1) in zip(lanes[:-1], lanes[1:], strict=True):
+            for (_, s0, _w0), (_, s1, _w1) in itertools.pairwise(lanes):
                 if len(s0) == len(s1):
                     self._dashed(img, (s0 + s1) / 2.0, mark)
             # Outer edges: solid lines half a lane outside the outermost centre lines.
@@ -230,11 +231,11 @@ class Renderer:
                 self._strip(img, end + left, end - left, 0.45, mark)
 
     def _polyline(self, img: U8, pts: F64, width: float, bgr: F64) -> None:
-        for a, b in zip(pts[:-1], pts[1:], strict=True):
+        for a, b in itertools.pairwise(pts):
             self._strip(img, a, b, width, bgr)
 
     def _dashed(self, img: U8, pts: F64, bgr: F64, dash: float = 3.0, gap: float = 5.0) -> None:
-        for a, b in zip(pts[:-1], pts[1:], strict=True):
+        for a, b in itertools.pairwise(pts):
             d = b - a
             n = float(np.hypot(*d))
             s = 1.0

@@ -111,6 +111,7 @@ def _poly(points: F64) -> list[list[float]]:
 
 
 def twin_site(
+    *,
     cam: PinholeCamera,
     road: RoadGeometry,
     movements: dict[str, tuple[str, str]],

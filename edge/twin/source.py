@@ -27,7 +27,8 @@ from edge.twin.camera import PinholeCamera, pole_camera
 from edge.twin.render import LIGHTING, Lighting, Renderer
 from edge.twin.scene import build_scene
 from edge.twin.truth import FrameTruth, MovementCounter
-from edge.twin.world import VTYPE_CLASS, SumoWorld, VehicleClass, planned_counts
+from edge.twin.world import VTYPE_CLASS, SumoWorld, planned_counts
+from models.classes import VehicleClass
 
 log = logging.getLogger(__name__)
 

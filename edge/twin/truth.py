@@ -123,9 +123,9 @@ class MovementCounter:
                 per[cls.label] = per.get(cls.label, 0) + 1
                 events.append((vid, movement))
             elif road in self._approach_edges and vid in routes:
-                movement = self._movement_of.get(routes[vid])
-                if movement is not None:
-                    self._waiting[vid] = (movement, classes.get(vid, VehicleClass.CAR))
+                found = self._movement_of.get(routes[vid])
+                if found is not None:
+                    self._waiting[vid] = (found, classes.get(vid, VehicleClass.CAR))
         # Vehicles that vanished (arrived, teleported) without crossing are forgotten.
         for vid in [v for v in self._waiting if v not in roads]:
             del self._waiting[vid]

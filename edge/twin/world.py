@@ -102,10 +102,11 @@ _OPEN: list[SumoWorld] = []
 
 def _libsumo() -> ModuleType:
     try:
-        import libsumo
+        import libsumo  # noqa: PLC0415 (the bench extra; absent on edge boxes)
     except ImportError as err:
         raise SourceError("the digital twin needs libsumo: install the 'bench' extra") from err
-    return libsumo
+    module: ModuleType = libsumo
+    return module
 
 
 class SumoWorld:

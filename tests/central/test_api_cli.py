@@ -64,8 +64,7 @@ def test_central_run_serves_and_stops(tmp_path: Path) -> None:
 
 def test_central_run_bad_db_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "edge.commands", "central", "run", "--db", "mysql://x/y", "--http", "127.0.0.1:0",
-         "--no-ingest"],
+        [sys.executable, "-m", "edge.commands", "central", "run", "--db", "mysql://x/y", "--http", "127.0.0.1:0"],
         capture_output=True, text=True, check=False, timeout=60,
     )
     assert proc.returncode == 1

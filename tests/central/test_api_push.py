@@ -1,7 +1,9 @@
-"""Timing plans end to end: API -> store -> ZeroMQ push -> a real edge publisher -> ConfigAck -> applied.
+"""Timing plans end to end over HTTP: API -> store -> ZeroMQ push -> real edge -> ConfigAck -> applied.
 
-Central runs as ``simpang central run`` builds it (ingest server and plan pusher in the app's
-lifespan); the edge is the real :class:`edge.publish.Publisher` on a real spool, with a plan target
+(``test_push.py`` covers the store-to-edge half on its own, refusals included.)
+
+Central runs as ``simpang central run --zmq`` builds it (ingest server and config pusher in the
+app's lifespan); the edge is the real :class:`edge.publish.Publisher` on a real spool, with a plan target
 that applies at once.
 """
 
@@ -13,9 +15,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from central.app import create_app
 from central.auth import hash_token, new_token
-from central.cli import build_app
-from central.ingest import IngestServer
+from central.cli_link import link_services
 from central.settings import Settings
 from central.store import Store
 from controller.config import SignalConfig
@@ -51,14 +53,15 @@ def _wait(client: TestClient, url: str, headers: dict[str, str], status: str) ->
         time.sleep(0.1)
 
 
-def test_plan_reaches_edge_and_is_acknowledged(sqlite_store: Store, tmp_path: Path) -> None:
+def test_plan_applied_through_the_api_reaches_the_edge(sqlite_store: Store, tmp_path: Path) -> None:
     token = new_token()
     sqlite_store.add_token("eng", "engineer", hash_token(token))
     h = {"Authorization": f"Bearer {token}"}
-    app = build_app(Settings(zmq_endpoint="tcp://127.0.0.1:*"), sqlite_store)
+    link = link_services(sqlite_store, "tcp://127.0.0.1:*", None)
+    app = create_app(Settings(), sqlite_store, **link.app_kwargs())
     target = ApplyAtOnce()
     with TestClient(app) as client:
-        (ingest,) = [s for s in app.state.services if isinstance(s, IngestServer)]
+        ingest = link.ingest
         spool = Spool(tmp_path / "spool.sqlite", site="s1")
         pub = Publisher(spool, LinkSettings(ingest.endpoint), plan_target=target)
         pub.start()
@@ -74,16 +77,6 @@ def test_plan_reaches_edge_and_is_acknowledged(sqlite_store: Store, tmp_path: Pa
             assert target.versions == [1]
             assert target.signal == signal()
 
-            # The edge validates again: a structural change against its plan in force is refused.
-            moved = signal().model_dump()
-            moved["phases"][0]["movements"] = ["elsewhere"]
-            # Central would refuse this too, so plant it in the store as a pending push directly.
-            sqlite_store.propose_plan("s1", SignalConfig.model_validate(moved).model_dump_json(), "eng", "")
-            record = sqlite_store.queue_plan("s1", 2, "eng")
-            app.state.on_plan_queued(record)
-            refused = _wait(client, "/api/sites/s1/plans/2", h, "refused")
-            assert "served movements differ" in str(refused["reasons"])
-            assert client.get("/api/sites/s1/plans/current", headers=h).json()["version"] == 1
             metrics = client.get("/metrics").text
             assert "simpang_ingest_messages_total" in metrics
             assert 'simpang_store_site_messages_total{site="s1"}' in metrics
@@ -91,24 +84,3 @@ def test_plan_reaches_edge_and_is_acknowledged(sqlite_store: Store, tmp_path: Pa
             pub.stop()
             spool.close()
 
-
-def test_pending_plans_are_pushed_again_after_a_restart(sqlite_store: Store, tmp_path: Path) -> None:
-    sqlite_store.propose_plan("s1", signal().model_dump_json(), "eng", "queued before the restart")
-    sqlite_store.queue_plan("s1", 1, "eng")
-    app = build_app(Settings(zmq_endpoint="tcp://127.0.0.1:*"), sqlite_store)
-    target = ApplyAtOnce()
-    with TestClient(app):
-        (ingest,) = [s for s in app.state.services if isinstance(s, IngestServer)]
-        spool = Spool(tmp_path / "spool.sqlite", site="s1")
-        pub = Publisher(spool, LinkSettings(ingest.endpoint), plan_target=target)
-        pub.start()
-        try:
-            pub.publish(Health(uptime_s=1.0))
-            deadline = time.monotonic() + 30
-            while (plan := sqlite_store.plan("s1", 1)) is None or plan.status != "applied":
-                assert time.monotonic() < deadline, "the pending plan was not pushed after the restart"
-                time.sleep(0.1)
-            assert target.versions == [1]
-        finally:
-            pub.stop()
-            spool.close()
