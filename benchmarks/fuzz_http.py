@@ -5,7 +5,7 @@ as an admin (so requests get past auth and reach the handlers), with the site pa
 pinned to a site that has data (so they reach the store), and without a valid token. Any 5xx
 response or exception is a failure.
 
-Run: ``python -m benchmarks.fuzz_http [--requests 10000] [--seed 1]``; prints a summary and writes
+Run: ``python -m benchmarks.fuzz_http [--requests 10000] [--seed 1] [--db postgresql://...]``; prints a summary and writes
 ``benchmarks/results/fuzz_http.json``.
 """
 
@@ -134,13 +134,12 @@ def _drive(  # noqa: PLR0917
         report.per_operation[label] += 0
 
 
-def make_app(tmp: Path) -> tuple[Any, str, Store]:
-    """An app on a seeded SQLite store with an admin token."""
-    store = open_store(f"sqlite:///{tmp}/fuzz.db")
+def make_app(store: Store) -> tuple[Any, str]:
+    """An app on a seeded store with an admin token."""
     seed_store(store)
     token = new_token()
     store.add_token("fuzz-admin", "admin", hash_token(token))
-    return create_app(Settings(), store), token, store
+    return create_app(Settings(), store), token
 
 
 def machine() -> dict[str, Any]:
@@ -154,11 +153,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000, help="minimum requests to make (default 10000)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db", default="", help="store URL of an EMPTY database (default: a temporary SQLite file)")
     args = parser.parse_args()
     total = FuzzReport()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        app, token, store = make_app(Path(tmp))
+        store = open_store(args.db or f"sqlite:///{tmp}/fuzz.db")
+        app, token = make_app(store)
         schema_ops = len(list(schemathesis.openapi.from_asgi("/openapi.json", app).get_all_operations()))
         # Roughly 4 passes per operation; size the examples so one round makes about the target.
         examples = max(20, args.requests // (4 * schema_ops))
@@ -179,6 +180,7 @@ def main() -> int:
         "exceptions_or_5xx": len(total.failures),
         "statuses": {str(k): v for k, v in sorted(total.statuses.items())},
         "operations": len(total.per_operation),
+        "store": "postgresql" if args.db.startswith("postgres") else "sqlite",
         "seconds": round(elapsed, 1),
         "failures": total.failures[:50],
         "machine": machine(),

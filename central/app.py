@@ -92,6 +92,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.on_plan_queued = on_plan_queued
+    app.state.services = tuple(services)
 
     registry = CollectorRegistry(auto_describe=True)
     registry.register(StoreCollector(store))

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings, store, **(link.app_kwargs() if link is not None else {}))
         config = uvicorn.Config(app, host=host, port=port, log_level="info" if args.verbose else "warning")
         server = uvicorn.Server(config)
-        print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)})", flush=True)
+        edges = f", edges on {settings.zmq_endpoint}" if settings.zmq_endpoint else ", API only"
+        print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)}{edges})", flush=True)
         server.run()
     finally:
         store.close()

@@ -3,13 +3,15 @@
 Store-derived series are computed at scrape time from the ``sites`` table, so they are right
 whichever process (or how many PostgreSQL ingest workers) stored the messages:
 
-* ``simpang_site_messages_stored_total{site}`` - messages stored; ``rate()`` of it is the ingest rate.
-* ``simpang_site_last_seen_timestamp_seconds{site}`` - when central last stored a message from the site.
-* ``simpang_site_lag_seconds{site}`` - how far behind the edge's newest stored message was created.
+* ``simpang_store_site_messages_total{site}`` - messages stored; ``rate()`` of it is the ingest rate
+  across every ingest worker.
+* ``simpang_store_site_last_seen_timestamp_seconds{site}`` - when central last stored a message from the site.
+* ``simpang_store_site_lag_seconds{site}`` - how far behind the edge's newest stored message was created.
 * ``simpang_plans_pending`` - timing plans waiting for an edge acknowledgement.
 
-The transport's ingest counts received, rejected and acknowledged frames in its own
-prometheus_client metrics; ``/metrics`` exposes every registry the app was given.
+The ingest worker in this process (:class:`central.ingest.IngestServer`) counts stored, duplicate
+and rejected frames, commit time and per-site last-seen/lag in its own registry (``simpang_ingest_*``,
+``simpang_site_*``); ``/metrics`` exposes every registry the app was given.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ class StoreCollector(Collector):
         self._store = store
 
     def collect(self) -> Iterator[Metric]:
-        stored = CounterMetricFamily("simpang_site_messages_stored", "Messages stored per site.", labels=["site"])
+        stored = CounterMetricFamily("simpang_store_site_messages", "Messages stored per site (all ingest workers).", labels=["site"])
         seen = GaugeMetricFamily(
-            "simpang_site_last_seen_timestamp_seconds", "When central last stored a message from the site.", labels=["site"]
+            "simpang_store_site_last_seen_timestamp_seconds", "When central last stored a message from the site.", labels=["site"]
         )
         lag = GaugeMetricFamily(
-            "simpang_site_lag_seconds", "Age of the site's newest stored message when it was stored.", labels=["site"]
+            "simpang_store_site_lag_seconds", "Age of the site's newest stored message when it was stored.", labels=["site"]
         )
         pending = GaugeMetricFamily("simpang_plans_pending", "Timing plans waiting for the edge's acknowledgement.")
         try:

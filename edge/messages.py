@@ -42,7 +42,9 @@ ClassCounts = dict[str, int]
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere: a non-finite measure is a bug upstream, and central can neither
+    # index it (SQLite stores NaN as NULL) nor serve it as JSON.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LineCount(_Msg):
@@ -150,7 +152,10 @@ class Envelope(_Msg):
     """What travels on the wire: identity, sequence and one body."""
 
     v: Literal[1] = Field(1, description="Wire format version (WIRE_VERSION).")
-    site: str = Field(min_length=1, max_length=64, description="Site id of the edge box.")
+    site: str = Field(
+        min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$",
+        description="Site id of the edge box (the site file's site_id).",
+    )
     seq: int = Field(ge=0, description="Per-site sequence number, strictly increasing.")
     sent_at: float = Field(description="When the edge first created the message, Unix seconds.")
     body: Body = Field(description="The message itself.")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from central.api.common import SITE_PATTERN
 from central.auth import StoreDep, Viewer
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -27,7 +28,7 @@ class AuditPublic(BaseModel):
 def audit_log(
     store: StoreDep,
     _: Viewer,
-    site: Annotated[str | None, Query(max_length=64, description="Only this site's entries.")] = None,
+    site: Annotated[str | None, Query(pattern=SITE_PATTERN, description="Only this site's entries.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Page: entries older than this id.")] = None,
 ) -> list[AuditPublic]:

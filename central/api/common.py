@@ -12,9 +12,10 @@ from central.auth import StoreDep
 from central.settings import Settings
 from central.store.base import SiteSummary
 
-SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+#: Site ids as site files and wire messages allow them.
+SITE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"
 
-SiteId = Annotated[str, Path(description="Site id.", min_length=1, max_length=64)]
+SiteId = Annotated[str, Path(description="Site id.", pattern=SITE_PATTERN)]
 
 
 def get_settings(request: Request) -> Settings:

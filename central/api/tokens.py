@@ -64,7 +64,7 @@ def create_token(body: TokenCreate, store: StoreDep, who: Admin) -> TokenCreated
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a token")
-def revoke_token(name: Annotated[str, Path(max_length=64)], store: StoreDep, who: Admin) -> Response:
+def revoke_token(name: Annotated[str, Path(pattern=TOKEN_NAME)], store: StoreDep, who: Admin) -> Response:
     """Revoke the live token with this name."""
     if not store.revoke_token(name, actor=who.name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live token named {name!r}")

@@ -4,10 +4,8 @@ Central keeps every message an edge sent exactly once (keyed by ``(site, seq)``)
 per-site summary (last seen, last health, last aggregate) maintained on the write path, timing
 plans with their push/ack life cycle, the audit log and the API tokens.
 
-Messages are unique on ``(site, kind, ts, seq)``. A message's kind and time are functions of its
-content, and the edge's spool never changes a message once it has numbered it, so this is exactly
-``(site, seq)`` idempotency for resends; keying on it lets one index serve both de-duplication and
-the time-range queries, which keeps the write path to a single B-tree insert per message.
+Messages are unique on ``(site, seq)``, whatever their content: a resend is ignored even if the
+edge rebuilt it differently. A second index on ``(site, kind, ts)`` serves the time-range queries.
 
 Two implementations share this contract: :class:`central.store.sqlite.SqliteStore` (embedded,
 WAL, the default) and :class:`central.store.postgres.PostgresStore` (city scale: several ingest

@@ -1,6 +1,6 @@
 """PostgreSQL store (psycopg 3): city scale, several ingest workers and API processes on one server.
 
-Each thread gets its own connection. An ingest batch travels as one ``COPY`` straight into
+Threads borrow connections from a small pool. An ingest batch travels as one ``COPY`` straight into
 ``messages`` inside a savepoint. When the batch holds a message already stored (a resend), the
 savepoint rolls back and the batch goes again as one ``COPY`` into a per-connection temporary table
 and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: a few round trips whatever the batch size,
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from central.errors import StoreError
-from central.store.sql import MessageRow, SqlStore, Tx
+from central.store.sql import MessageRow, Pool, SqlStore, Tx
 
 try:
     import psycopg
@@ -40,8 +39,9 @@ CREATE TABLE IF NOT EXISTS messages (
   ts DOUBLE PRECISION NOT NULL,
   received_at DOUBLE PRECISION NOT NULL,
   payload TEXT NOT NULL,
-  PRIMARY KEY (site, kind, ts, seq)
+  PRIMARY KEY (site, seq)
 );
+CREATE INDEX IF NOT EXISTS messages_site_kind_ts ON messages (site, kind, ts);
 CREATE TABLE IF NOT EXISTS sites (
   site TEXT PRIMARY KEY,
   first_seen DOUBLE PRECISION NOT NULL,
@@ -91,8 +91,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoke
 _INSERT_FROM_BUFFER = """
 WITH ins AS (
   INSERT INTO messages (site, seq, kind, ts, received_at, payload)
-  SELECT site, seq, kind, ts, received_at, payload FROM ingest_buf ORDER BY site, kind, ts, seq
-  ON CONFLICT DO NOTHING
+  SELECT site, seq, kind, ts, received_at, payload FROM ingest_buf ORDER BY site, seq
+  ON CONFLICT (site, seq) DO NOTHING
   RETURNING site
 )
 SELECT site, count(*) FROM ins GROUP BY site
@@ -139,33 +139,21 @@ class PostgresStore(SqlStore):
             raise StoreError("the PostgreSQL store needs psycopg: pip install 'simpang[pg]'")
         self.integrity_errors = (pg_errors.UniqueViolation,)
         self._url = url
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        conn = self._conn()
+        self._pool: Pool[Any] = Pool(self._connect, lambda conn: conn.close(), lambda conn: bool(conn.broken or conn.closed))
         try:
-            with conn.transaction():
+            with self._pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 conn.execute(_SCHEMA)
         except psycopg.Error as err:
+            self._pool.close()
             raise StoreError(f"cannot create the schema in {_redact(url)}: {_one_line(err)}") from None
-        self._ensure_buffer(conn)
 
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and not conn.closed:
-            return conn
-        if self._closed:
-            raise StoreError("the store is closed")
+    def _connect(self) -> Any:
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            self._ensure_buffer(conn)
         except psycopg.Error as err:
             raise StoreError(f"cannot connect to {_redact(self._url)}: {_one_line(err)}") from None
-        self._ensure_buffer(conn)
-        with self._lock:
-            self._all.append(conn)
-        self._local.conn = conn
         return conn
 
     @staticmethod
@@ -178,21 +166,21 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
-        conn = self._conn()
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                yield _PgTx(cur)
-        except psycopg.OperationalError as err:
-            raise StoreError(f"cannot write to {_redact(self._url)}: {_one_line(err)}") from None
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield _PgTx(cur)
+            except psycopg.OperationalError as err:
+                raise StoreError(f"cannot write to {_redact(self._url)}: {_one_line(err)}") from None
 
     @contextmanager
     def _read(self) -> Iterator[Tx]:
-        conn = self._conn()
-        try:
-            with conn.transaction(), conn.cursor() as cur:
-                yield _PgTx(cur)
-        except psycopg.OperationalError as err:
-            raise StoreError(f"cannot read from {_redact(self._url)}: {_one_line(err)}") from None
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield _PgTx(cur)
+            except psycopg.OperationalError as err:
+                raise StoreError(f"cannot read from {_redact(self._url)}: {_one_line(err)}") from None
 
     def _insert_messages(self, tx: Tx, rows: list[MessageRow]) -> dict[str, int]:
         cur = tx._cur  # type: ignore[attr-defined]
@@ -217,13 +205,8 @@ class PostgresStore(SqlStore):
         tx.q("SELECT pg_advisory_xact_lock(hashtext(?))", ("plans:" + site,))
 
     def close(self) -> None:
-        """Close every thread's connection."""
-        with self._lock:
-            self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        """Close the pooled connections."""
+        self._pool.close()
 
 
 def _copy(cur: Any, table: str, rows: list[MessageRow]) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol, cast
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from central.errors import PlanStateError, StoreConflictError
+from central.errors import PlanStateError, StoreConflictError, StoreError
 from central.store.base import (
     AuditEntry,
     MessageKind,
@@ -61,6 +62,68 @@ ON CONFLICT (site) DO UPDATE SET
                        AND (sites.aggregate_ts IS NULL OR excluded.aggregate_ts >= sites.aggregate_ts)
                       THEN excluded.aggregate_ts ELSE sites.aggregate_ts END
 """
+
+
+C = TypeVar("C")
+
+
+class Pool(Generic[C]):
+    """A small pool of database connections shared by the threads of one process.
+
+    A connection serves one thread at a time and goes back to the pool afterwards, so the number
+    of connections follows the number of concurrent requests, not the number of threads that ever
+    ran (a thread-local connection would leak when the server's worker threads come and go).
+
+    Args:
+        connect: Opens a new connection.
+        close: Closes one.
+        broken: Whether a returned connection is unusable (then it is closed, not reused).
+        max_idle: Idle connections kept for reuse; more are closed when returned.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], C],
+        close: Callable[[C], None],
+        broken: Callable[[C], bool] = lambda _: False,
+        max_idle: int = 8,
+    ) -> None:
+        self._connect = connect
+        self._close = close
+        self._broken = broken
+        self._max_idle = max_idle
+        self._idle: list[C] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def connection(self) -> Iterator[C]:
+        """Borrow a connection for the duration of the block."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
+
+    def _give_back(self, conn: C) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self._max_idle and not self._broken(conn):
+                self._idle.append(conn)
+                return
+        self._close(conn)
+
+    def close(self) -> None:
+        """Close idle connections; borrowed ones close when returned."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._close(conn)
 
 
 class Tx(Protocol):

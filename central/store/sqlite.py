@@ -1,4 +1,4 @@
-"""SQLite store: embedded, WAL mode, one connection per thread.
+"""SQLite store: embedded, WAL mode, a small pool of connections shared by threads.
 
 WAL lets the API read while ingest writes. ``synchronous=FULL`` makes each committed ingest batch
 survive a power cut, which is what allows central to acknowledge it; one fsync per batch (not per
@@ -21,10 +21,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from central.errors import StoreError
-from central.store.sql import MessageRow, SqlStore, Tx
+from central.store.sql import MessageRow, Pool, SqlStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,9 @@ CREATE TABLE IF NOT EXISTS messages (
   ts REAL NOT NULL,
   received_at REAL NOT NULL,
   payload BLOB NOT NULL,
-  UNIQUE (site, kind, ts, seq)
+  UNIQUE (site, seq)
 );
+CREATE INDEX IF NOT EXISTS messages_site_kind_ts ON messages (site, kind, ts);
 CREATE TABLE IF NOT EXISTS sites (
   site TEXT PRIMARY KEY,
   first_seen REAL NOT NULL,
@@ -88,16 +89,17 @@ CREATE UNIQUE INDEX IF NOT EXISTS tokens_live_name ON tokens (name) WHERE revoke
 
 
 class _SqliteTx:
-    __slots__ = ("_cur",)
+    __slots__ = ("conn", "cur")
 
-    def __init__(self, cur: sqlite3.Cursor) -> None:
-        self._cur = cur
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.cur = conn.cursor()
 
     def q(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        return self._cur.execute(sql, params).fetchall()
+        return self.cur.execute(sql, params).fetchall()
 
     def run(self, sql: str, params: Any = ()) -> int:
-        return self._cur.execute(sql, params).rowcount
+        return self.cur.execute(sql, params).rowcount
 
 
 class SqliteStore(SqlStore):
@@ -115,75 +117,77 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
         self._path = str(path)
         self._busy_ms = int(busy_timeout_s * 1000)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
+        self._memory: sqlite3.Connection | None = None
+        # An in-memory database exists on its one connection only: share it, one user at a time.
+        self._memory_lock = threading.RLock()
         if self._path != ":memory:" and not Path(self._path).parent.is_dir():
             raise StoreError(f"cannot open SQLite store {self._path}: directory does not exist")
-        conn = self._conn()
+        if self._path == ":memory:":
+            self._memory = self._connect()
+        self._pool: Pool[sqlite3.Connection] = Pool(self._connect, self._close_conn)
         try:
-            with conn:
+            with self._pool.connection() as conn, conn:
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as err:
             raise StoreError(f"cannot create the schema in {self._path}: {err}") from None
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise StoreError("the store is closed")
-        if self._path == ":memory:" and self._all:
-            # One in-memory database only exists on its one connection.
-            conn = self._all[0]
-        else:
-            try:
-                conn = sqlite3.connect(
-                    self._path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
-                )
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = FULL")
-                conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot open SQLite store {self._path}: {err}") from None
-            with self._lock:
-                self._all.append(conn)
-        self._local.conn = conn
+    def _connect(self) -> sqlite3.Connection:
+        if self._memory is not None:
+            return self._memory
+        try:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open SQLite store {self._path}: {err}") from None
         return conn
+
+    def _close_conn(self, conn: sqlite3.Connection) -> None:
+        if conn is not self._memory:
+            conn.close()
+
+    @contextmanager
+    def _borrow(self) -> Iterator[sqlite3.Connection]:
+        with self._pool.connection() as conn:
+            if self._memory is None:
+                yield conn
+            else:
+                with self._memory_lock:
+                    yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
-        conn = self._conn()
-        cur = conn.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as err:
-            raise StoreError(f"cannot write to {self._path}: {err}") from None
-        try:
-            yield _SqliteTx(cur)
-        except BaseException:
-            conn.rollback()
-            raise
-        try:
-            cur.execute("COMMIT")
-        except sqlite3.Error as err:
-            conn.rollback()
-            raise StoreError(f"cannot commit to {self._path}: {err}") from None
+        with self._borrow() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                raise StoreError(f"cannot write to {self._path}: {err}") from None
+            try:
+                yield _SqliteTx(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                conn.rollback()
+                raise StoreError(f"cannot commit to {self._path}: {err}") from None
 
     @contextmanager
     def _read(self) -> Iterator[Tx]:
-        conn = self._conn()
-        cur = conn.cursor()
-        cur.execute("BEGIN")
-        try:
-            yield _SqliteTx(cur)
-        finally:
-            cur.execute("COMMIT")
+        with self._borrow() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield _SqliteTx(conn)
+            finally:
+                conn.execute("COMMIT")
 
     def _insert_messages(self, tx: Tx, rows: list[MessageRow]) -> dict[str, int]:
-        conn = self._conn()
+        conn = cast(_SqliteTx, tx).conn
         # Batches almost always come from one site; group so rowcounts split per site.
         groups: dict[str, list[MessageRow]] = {}
         for row in rows:
@@ -193,7 +197,7 @@ class SqliteStore(SqlStore):
             before = conn.total_changes
             conn.executemany(
                 "INSERT INTO messages (site, seq, kind, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT (site, seq) DO NOTHING",
                 group,
             )
             new[site] = conn.total_changes - before
@@ -203,10 +207,7 @@ class SqliteStore(SqlStore):
         """Nothing to do: ``BEGIN IMMEDIATE`` already holds the database's one write lock."""
 
     def close(self) -> None:
-        """Close every thread's connection."""
-        with self._lock:
-            self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        """Close the pooled connections."""
+        self._pool.close()
+        if self._memory is not None:
+            self._memory.close()

@@ -46,7 +46,8 @@ def pg_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _empty_pg(url: str) -> None:
+def empty_pg(url: str) -> None:
+    """Empty every table of the scratch database (the schema stays)."""
     with psycopg.connect(url, autocommit=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         if tables:
@@ -59,7 +60,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('store')}/central.db"
     url: str = request.getfixturevalue("pg_url")
-    _empty_pg(url)
+    empty_pg(url)
     return url
 
 

@@ -185,8 +185,8 @@ def test_metrics_expose_store_and_http_series(api: Api) -> None:
     _fill(api.store)
     api.client.get("/api/sites", headers=api.headers["viewer"])
     text = api.client.get("/metrics").text
-    assert 'simpang_site_messages_stored_total{site="s1"} 31.0' in text
-    assert 'simpang_site_last_seen_timestamp_seconds{site="s1"}' in text
-    assert 'simpang_site_lag_seconds{site="s1"}' in text
+    assert 'simpang_store_site_messages_total{site="s1"} 31.0' in text
+    assert 'simpang_store_site_last_seen_timestamp_seconds{site="s1"}' in text
+    assert 'simpang_store_site_lag_seconds{site="s1"}' in text
     assert "simpang_plans_pending 0.0" in text
     assert 'simpang_http_requests_total{method="GET",route="/api/sites",status="200"} 1.0' in text

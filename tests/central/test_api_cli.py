@@ -30,9 +30,10 @@ def test_central_run_serves_and_stops(tmp_path: Path) -> None:
     store.add_token("ops", "viewer", hash_token(token))
     store.ingest([health("s1", 1, T0)])
     store.close()
-    port = _free_port()
+    port, zmq_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge.commands", "central", "run", "--db", db, "--http", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "edge.commands", "central", "run", "--db", db, "--http", f"127.0.0.1:{port}",
+         "--zmq", f"tcp://127.0.0.1:{zmq_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -58,6 +59,7 @@ def test_central_run_serves_and_stops(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "simpang: interrupted"
     assert f"serving http://127.0.0.1:{port}/" in out
+    assert f"edges on tcp://127.0.0.1:{zmq_port}" in out
 
 
 def test_central_run_bad_db_is_one_line(tmp_path: Path) -> None:

@@ -5,19 +5,16 @@ The full run (>= 10,000 requests) is ``python -m benchmarks.fuzz_http``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from benchmarks.fuzz_http import make_app, run_fuzz
+from central.store import Store
 
 
-def test_fuzz_every_operation_without_server_errors(tmp_path: Path) -> None:
-    app, token, store = make_app(tmp_path)
-    try:
-        report = run_fuzz(app, token, examples=5)
-    finally:
-        store.close()
+def test_fuzz_every_operation_without_server_errors(store: Store) -> None:
+    """On both backends: PostgreSQL refuses inputs SQLite takes (NUL characters, for one)."""
+    app, token = make_app(store)
+    report = run_fuzz(app, token, examples=4)
     assert report.failures == []
-    assert report.requests >= 200
+    assert report.requests >= 150
     # The run reached handlers (2xx), validation (422), auth (401) and missing resources (404).
     assert {200, 401, 404, 422} <= set(report.statuses)
     assert max(report.statuses) < 500

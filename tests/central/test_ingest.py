@@ -177,9 +177,9 @@ def test_config_push_reaches_the_edge_and_its_ack_comes_back(tmp_path: Path, sql
 
 
 def test_two_ingest_workers_share_one_postgresql_store(tmp_path: Path, pg_url: str) -> None:
-    from tests.central.conftest import _empty_pg  # noqa: PLC0415 - PostgreSQL-only helper
+    from tests.central.conftest import empty_pg  # noqa: PLC0415 - PostgreSQL-only helper
 
-    _empty_pg(pg_url)
+    empty_pg(pg_url)
     stores = [open_store(pg_url), open_store(pg_url)]
     servers = [IngestServer("tcp://127.0.0.1:*", s) for s in stores]
     for s in servers:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from central.errors import PlanStateError, StoreConflictError, StoreError
 from central.store import Store, open_store
 from edge.messages import encode
+from tests.central.conftest import empty_pg
 from tests.central.factories import T0, ack, aggregate, events, health, signal
 
 
@@ -201,3 +204,25 @@ def test_open_store_errors_are_one_line(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message) as info:
         open_store(url)
     assert "\n" not in str(info.value)
+
+
+def test_postgres_recovers_after_connection_is_killed(pg_url: str) -> None:
+    """A connection the server dropped fails one call with StoreError and is then replaced."""
+    empty_pg(pg_url)
+    s = open_store(pg_url)
+    try:
+        s.ingest([aggregate("s1", 1, T0)])
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"SELECT pg_terminate_backend(pid) {others}")
+            # Termination is asynchronous: wait until the backend has really gone.
+            deadline = time.monotonic() + 10
+            while admin.execute(f"SELECT count(*) {others}").fetchone() != (0,):
+                assert time.monotonic() < deadline, "backend did not terminate"
+                time.sleep(0.05)
+        with pytest.raises(StoreError, match="cannot"):
+            s.ingest([aggregate("s1", 2, T0 + 60)])
+        assert s.ingest([aggregate("s1", 2, T0 + 60)]) == 1
+        assert s.sites()[0].messages == 2
+    finally:
+        s.close()
