@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
     t.add_argument("--imgsz", type=int, default=416, help="input size (default 416)")
-    t.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    t.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
     t.set_defaults(handler=run_train)
