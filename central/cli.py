@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from central.cli_link import add_bench, add_ingest, add_keys
+from central.cli_link import add_bench, add_ingest, add_keys, add_link_arguments, link_services
 from central.errors import CentralError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def _add_run(sub: Subparsers) -> None:
                    help="where the API and dashboard listen (default 127.0.0.1:8080)")
     p.add_argument("--anonymous-role", choices=("viewer",), default=None,
                    help="let requests without a token read (for a wall screen); default: token required")
+    add_link_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -60,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from central.store import open_store  # noqa: PLC0415
 
     host, port = args.http
-    settings = Settings(db_url=args.db, http_host=host, http_port=port, anonymous_role=args.anonymous_role)
+    settings = Settings(db_url=args.db, http_host=host, http_port=port, anonymous_role=args.anonymous_role,
+                        zmq_endpoint=args.zmq)
     store = open_store(settings.db_url)
     try:
-        app = create_app(settings, store)
+        link = link_services(store, settings.zmq_endpoint, args.keys) if settings.zmq_endpoint else None
+        app = create_app(settings, store, **(link.app_kwargs() if link is not None else {}))
         config = uvicorn.Config(app, host=host, port=port, log_level="info" if args.verbose else "warning")
         server = uvicorn.Server(config)
         print(f"simpang central: serving http://{host}:{port}/ (store {_redacted(settings.db_url)})", flush=True)

@@ -6,6 +6,8 @@
   worker without the web app; several may share one PostgreSQL database.
 * ``simpang central bench [--db sqlite|postgresql://...] [--json]`` measures end-to-end ingest
   throughput and ack latency (see ``benchmarks/central_ingest.py``).
+* ``simpang central run ... --zmq ENDPOINT [--keys DIR]``: :func:`add_link_arguments` adds these
+  options and :func:`link_services` builds the ingest server and config pusher the app runs.
 
 :mod:`central.cli` lists these adders in its ``SUBCOMMANDS``.
 """
@@ -15,12 +17,58 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from central.ingest import IngestServer
+    from central.push import ConfigPusher
+    from central.store.base import Store
 
 log = logging.getLogger(__name__)
 
 #: Where key pairs live unless ``--dir`` says otherwise.
 DEFAULT_KEYS_DIR = Path("keys")
+
+
+def add_link_arguments(p: argparse.ArgumentParser) -> None:
+    """The edge-link options of ``simpang central run``."""
+    p.add_argument("--zmq", metavar="ENDPOINT", default=None,
+                   help="also receive edges here and push plans to them, e.g. tcp://0.0.0.0:5560 (default: API only)")
+    p.add_argument("--keys", type=Path, metavar="DIR", default=None,
+                   help="CurveZMQ key folder (simpang central keys); without it the link is clear text (lab only)")
+
+
+@dataclass(frozen=True)
+class LinkServices:
+    """What the app needs to run the edge link: pass ``app_kwargs()`` to ``create_app``."""
+
+    ingest: IngestServer
+    pusher: ConfigPusher
+
+    def app_kwargs(self) -> dict[str, Any]:
+        """``services``, ``on_plan_queued`` and ``registries`` for :func:`central.app.create_app`."""
+        from prometheus_client import REGISTRY  # noqa: PLC0415 - keeps `simpang --help` light
+
+        registries: tuple[CollectorRegistry, ...] = (REGISTRY, self.ingest.registry)
+        return {"services": (self.ingest, self.pusher), "on_plan_queued": self.pusher.plan_queued,
+                "registries": registries}
+
+
+def link_services(store: Store, endpoint: str, keys_dir: Path | None) -> LinkServices:
+    """The ingest server and config pusher for ``store``, not started (the app's lifespan starts them).
+
+    Raises:
+        KeyFileError: ``keys_dir`` has no central key pair.
+    """
+    from central.ingest import IngestServer  # noqa: PLC0415 - keeps `simpang --help` light
+    from central.push import ConfigPusher  # noqa: PLC0415 - keeps `simpang --help` light
+
+    ingest = IngestServer(endpoint, store, keys_dir=keys_dir)
+    return LinkServices(ingest, ConfigPusher(store, ingest))
 
 
 def add_keys(cs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

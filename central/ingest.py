@@ -7,7 +7,7 @@ decodes every frame with :func:`edge.messages.decode`, commits all valid envelop
 (resends after a reconnect) are acknowledged too: the store is idempotent on ``(site, seq)``.
 Nothing else is kept, so several ingest workers can share one PostgreSQL store.
 
-Bad input never stops the loop: oversized, truncated, wrong-version or garbage frames and
+Bad input never stops the loop: oversized, truncated, wrong-version or garbage messages and
 malformed multipart shapes are counted in ``simpang_ingest_rejected_total{reason}`` and dropped;
 a store failure leaves the batch unacknowledged (the edges resend it). With a key folder, CurveZMQ
 encrypts the link, only listed edge keys are admitted, refusals are logged and counted, and a box
@@ -46,8 +46,8 @@ from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, Wi
 
 log = logging.getLogger(__name__)
 
-#: Frames in one DATA message, at most (a bigger message is dropped as ``too_many_frames``).
-MAX_FRAMES_PER_MESSAGE = 10_000
+#: Envelopes in one DATA message, at most (a bigger message is dropped as ``too_many_messages``).
+MAX_MESSAGES_PER_DATA = 10_000
 
 
 class IngestStore(Protocol):
@@ -93,7 +93,7 @@ class _Push:
 
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.stored = Counter("simpang_ingest_messages", "Messages stored (new), by kind.", ["kind"], registry=registry)
+        self.stored = Counter("simpang_ingest_messages", "Messages committed and acknowledged (new and resent), by kind.", ["kind"], registry=registry)
         self.duplicates = Counter("simpang_ingest_duplicates", "Messages received again and acknowledged.", registry=registry)
         self.rejected = Counter("simpang_ingest_rejected", "Frames dropped, by reason.", ["reason"], registry=registry)
         self.refused = Counter("simpang_ingest_refused_connections", "Connections refused at handshake, by reason.", ["reason"], registry=registry)
@@ -297,6 +297,7 @@ class IngestServer:
     def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
         batch: list[Envelope] = []
         frames: list[bytes] = []
+        senders: list[bytes] = []
         replies: dict[bytes, list[int]] = defaultdict(list)
         refusals: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
         routes: dict[str, bytes] = {}
@@ -311,12 +312,12 @@ class IngestServer:
             if len(parts) < 3 or _bytes(parts[1]) != DATA:
                 self._reject("bad_shape", 1)
                 continue
-            if len(parts) - 2 > MAX_FRAMES_PER_MESSAGE:
-                self._reject("too_many_frames", len(parts) - 2)
+            lines = [line for part in parts[2:] for line in _bytes(part).split(b"\n")]
+            if len(lines) > MAX_MESSAGES_PER_DATA:
+                self._reject("too_many_messages", len(lines))
                 continue
             owner = self._owner(parts[1]) if secure is not None else None
-            for part in parts[2:]:
-                frame = _bytes(part)
+            for frame in lines:
                 try:
                     env = decode(frame)
                 except WireError as err:
@@ -332,16 +333,25 @@ class IngestServer:
                     continue
                 batch.append(env)
                 frames.append(frame)
+                senders.append(identity)
                 replies[identity].append(env.seq)
                 routes[env.site] = identity
         if not batch and not refusals:
             return
-        if batch and not self._commit(batch, frames):
-            replies.clear()
+        if batch:
+            refused = self._commit(batch, frames)
+            if refused is None:
+                replies.clear()  # nothing is acknowledged; the edges resend after their timeout
+            elif refused:
+                for i in refused:
+                    replies[senders[i]].remove(batch[i].seq)
+                    refusals[senders[i]].append((batch[i].seq, "store_refused"))
+                bad = set(refused)
+                batch = [env for i, env in enumerate(batch) if i not in bad]
         for identity, seqs in replies.items():
             sock.send_multipart([identity, ACK, encode_ack(seqs, refusals.pop(identity, []))])
-        for identity, refused in refusals.items():
-            sock.send_multipart([identity, ACK, encode_ack([], refused)])
+        for identity, only_refused in refusals.items():
+            sock.send_multipart([identity, ACK, encode_ack([], only_refused)])
         if replies:
             self._note_sites(batch, routes)
 
@@ -361,16 +371,22 @@ class IngestServer:
         self._m.rejected.labels(reason).inc(n)
         log.debug("dropped %d frame(s): %s", n, reason)
 
-    def _commit(self, batch: list[Envelope], frames: list[bytes]) -> bool:
+    def _commit(self, batch: list[Envelope], frames: list[bytes]) -> list[int] | None:
+        """Commit a batch; return the indexes the store refused, or None if the store is down."""
         t0 = time.perf_counter()
+        refused: list[int] = []
         try:
-            new = self.store.ingest(batch, frames)
+            new = self._store_isolating(batch, frames, 0, refused)
         except StoreError as err:
             self._m.store_errors.inc()
             log.error("store failed to commit %d message(s); the edges will resend them: %s", len(batch), err)
             time.sleep(0.2)  # a failing database should not be hammered in a tight loop
-            return False
+            return None
         self._m.commit.observe(time.perf_counter() - t0)
+        if refused:
+            self._reject("store_refused", len(refused))
+            bad = set(refused)
+            batch = [env for i, env in enumerate(batch) if i not in bad]
         dup = len(batch) - new
         with self._lock:
             self._stored += new
@@ -388,7 +404,30 @@ class IngestServer:
             kinds[env.body.kind] += 1
         for kind, n in kinds.items():
             self._m.stored.labels(kind).inc(n)
-        return True
+        return refused
+
+    def _store_isolating(self, batch: list[Envelope], frames: list[bytes], offset: int, refused: list[int]) -> int:
+        """Store a batch; if the store refuses its content, split it to find and set aside the culprits.
+
+        ``StoreError`` (the database is unavailable) propagates: the whole batch waits for a resend.
+        Any other exception means the store cannot take some message in it (PostgreSQL refuses a NUL
+        character that JSON and pydantic allow, for instance): halving isolates those messages in
+        O(k log n) commits, so one poisoned message neither stops ingest nor blocks its neighbours.
+        """
+        try:
+            return self.store.ingest(batch, frames)
+        except StoreError:
+            raise
+        except Exception as err:  # the store is a plug-in boundary: any refusal of content lands here
+            if len(batch) == 1:
+                env = batch[0]
+                log.error("store refused message %s/%d (%s: %s); dropped and reported to the edge",
+                          env.site.encode("unicode_escape").decode(), env.seq, type(err).__name__, err)
+                refused.append(offset)
+                return 0
+        mid = len(batch) // 2
+        return (self._store_isolating(batch[:mid], frames[:mid], offset, refused)
+                + self._store_isolating(batch[mid:], frames[mid:], offset + mid, refused))
 
     def _note_sites(self, batch: list[Envelope], routes: dict[str, bytes]) -> None:
         now = time.time()
@@ -435,8 +474,11 @@ class IngestServer:
                 site, push = self._requests.get_nowait()
             except queue.Empty:
                 break
-            env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
             with self._lock:
+                current = self._pushes.get(site)
+                if current is not None and current.envelope.seq == push.version:
+                    continue  # already on its way; keep its resend timer
+                env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
                 self._pushes[site] = _Push(env, encode(env))
         now = time.monotonic()
         with self._lock:

@@ -246,9 +246,11 @@ class Envelope:
 
     def _advance(self) -> None:
         now = self._now
+        just_yellow: set[int] = set()
         for pid, light in self._light.items():
             t = self._timings[pid]
             if light is Light.YELLOW and now - self._since[pid] >= t.yellow:
+                just_yellow.add(pid)
                 self._set(pid, Light.RED_CLEAR)
                 self.log.add(now, YELLOW_END, pid)
                 self.log.add(now, RED_CLEAR_BEGIN, pid)
@@ -279,6 +281,10 @@ class Envelope:
             self.plan_version += 1
             self._index_config()
         starting = [p for p in sorted(self._stage_sets[target]) if self._light[p] is not Light.GREEN]
+        if just_yellow.intersection(starting):
+            # With no red clearance a restarting phase would go from yellow straight to green;
+            # it shows red for at least one step instead.
+            return
         if starting:
             self._green_since = now
         for pid in starting:

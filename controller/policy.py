@@ -33,7 +33,10 @@ class ControlState:
 class Policy(Protocol):
     """A control algorithm: ``decide(state, now) -> Wish``; no I/O, no access to the signal."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name for logs and reports."""
+        ...
 
     def decide(self, state: ControlState, now: float) -> Wish:
         """The stage this policy would like green now."""

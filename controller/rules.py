@@ -28,6 +28,10 @@ def plan_problems(proposed: SignalConfig, current: SignalConfig | None = None) -
             reasons.append(f"phase {p.id}: min_green {t.min_green:g} s is below the {MIN_GREEN_FLOOR:g} s floor")
         if t.yellow < YELLOW_FLOOR:
             reasons.append(f"phase {p.id}: yellow {t.yellow:g} s is below the {YELLOW_FLOOR:g} s floor")
+        if _min_eff(t) > t.max_green:
+            # Pydantic refuses this too, but a config built with model_copy/model_construct skips
+            # validation: the envelope must never run a phase whose minimum exceeds its maximum.
+            reasons.append(f"phase {p.id}: needs {_min_eff(t):g} s of green but max_green is {t.max_green:g} s")
         if t.walk > 0 and t.min_green < t.walk:
             reasons.append(f"phase {p.id}: min_green {t.min_green:g} s is shorter than walk {t.walk:g} s")
     for i, stage in enumerate(proposed.stages):

@@ -33,7 +33,7 @@ so here the horizon's arrivals are rates, with the vehicles in view as the near-
 Guards: the envelope enforces minimum and maximum greens and clearances; on top of that a stage
 with a waiting vehicle that has not been served for ``starve_after_s`` is served next.
 
-Cost: about 40 simulation steps times one rollout per stage, in plain Python on a handful of
+Cost: about 60 simulation steps times one rollout per stage, in plain Python on a handful of
 groups: well under a millisecond per decision (see ``benchmarks/controller_decision.py``).
 
 Example:
@@ -79,7 +79,7 @@ class SimpangAdaptive:
         signal: SignalConfig,
         *,
         camera_range_m: float = 75.0,
-        horizon_s: float = 80.0,
+        horizon_s: float = 120.0,
         dt: float = 2.0,
         startup_loss_s: float = 2.0,
         terminal_s: float = 30.0,

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from controller.config import ControllerConfig, PhaseConfig, PhaseTimings, SignalConfig
 from controller.envelope import Light, SignalState
@@ -95,14 +95,6 @@ class Case:
     end: float
     intersections: tuple[Intersection, ...]
     extra_args: tuple[str, ...] = ()
-
-
-class Actuator(Protocol):
-    """Where legal signal states go: SUMO, an in-process cabinet, or (on paper) an NTCIP cabinet."""
-
-    def apply(self, state: SignalState) -> None:
-        """Show ``state`` on the street (or in the simulator)."""
-        ...
 
 
 def link_state(inter: Intersection, state: SignalState) -> str:

@@ -32,6 +32,7 @@ from controller.config import ControllerConfig, SignalConfig
 from controller.envelope import Envelope, SignalState
 from controller.observation import Observation
 from controller.policy import ControlState, Policy
+from edge.messages import HiResEvent
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,18 @@ class Supervisor:
         self.mode_changes = 0
         self._obs: Observation | None = None
         self._healthy_since: float | None = None
+
+    def take_events(self) -> list[HiResEvent]:
+        """The hi-res events logged since the last call (oldest first); the log is emptied."""
+        return self.envelope.log.drain()
+
+    def request_timings(self, proposed: SignalConfig) -> int:
+        """Validate a timing change and schedule it for the next safe boundary (see the envelope).
+
+        Raises:
+            TimingRejectedError: With every reason, when the change breaks a rule.
+        """
+        return self.envelope.request_timings(proposed)
 
     def observe(self, obs: Observation) -> None:
         """Hand in the latest camera measures (an observation with a non-finite time is ignored)."""

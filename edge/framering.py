@@ -29,7 +29,7 @@ import contextlib
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 from multiprocessing.synchronize import BoundedSemaphore as BoundedSemaphoreT
 from typing import Literal
 
@@ -104,11 +104,10 @@ class FrameRing:
     @classmethod
     def attach(cls, handle: RingHandle) -> FrameRing:
         """Open an existing ring in another process."""
+        # Attaching registers the block with the resource tracker again; that is harmless because
+        # stage processes are spawned children sharing their parent's tracker, which unlinks
+        # leftovers only when the whole process tree is gone. The creator unlinks it normally.
         shm = shared_memory.SharedMemory(name=handle.name)
-        # The creating process owns the block. Without this, Python < 3.13 registers the block
-        # with the resource tracker again here and may unlink it when this process exits
-        # (bpo-39959); 3.13 has SharedMemory(track=False) for the same purpose.
-        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         return cls(handle, shm, owner=False)
 
     # -- writer side -------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class Polygon:
 
     __slots__ = ("_x0", "_x1", "_y0", "_y1", "vertices")
 
-    def __init__(self, vertices: Sequence[Sequence[float]]) -> None:
+    def __init__(self, vertices: npt.ArrayLike) -> None:
         self.vertices = as_points(vertices)
         if len(self.vertices) < 3:
             raise ConfigError(f"a zone needs at least 3 points, got {len(self.vertices)}")
@@ -114,7 +114,7 @@ class Homography:
 
     __slots__ = ("matrix", "rms_error_m")
 
-    def __init__(self, image_points: Sequence[Sequence[float]], ground_points: Sequence[Sequence[float]]) -> None:
+    def __init__(self, image_points: npt.ArrayLike, ground_points: npt.ArrayLike) -> None:
         src = as_points(image_points)
         dst = as_points(ground_points)
         if len(src) < 4 or len(src) != len(dst):

@@ -61,7 +61,7 @@ from edge.messages import Aggregate, ClassCounts, HiResEvent
 from edge.pcu import class_weights
 from edge.speed import SpeedEstimator
 from edge.track_table import TrackTable
-from models.classes import MOTORISED, VehicleClass
+from models.classes import MOTORISED, NUM_CLASSES, VehicleClass
 from models.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ F64 = npt.NDArray[np.float64]
 
 #: Classes that measures count (persons are riders or pedestrians, not traffic flow).
 VEHICLE_CLASSES: tuple[VehicleClass, ...] = (*MOTORISED, VehicleClass.BICYCLE)
-_VEHICLE_IDS = np.array([int(c) for c in VEHICLE_CLASSES], np.int64)
+_IS_VEHICLE = np.zeros(NUM_CLASSES, dtype=bool)
+_IS_VEHICLE[list(VEHICLE_CLASSES)] = True
 
 #: A track missed by the detector keeps its last position in zones and queues this long.
 PRESENCE_HOLD_S = 0.4
@@ -280,7 +281,8 @@ class SiteMeasures:
         """
         if tracks.tracker_id is None:
             raise ValueError("SiteMeasures.update needs tracks (Detections with tracker_id set)")
-        veh = tracks[np.isin(tracks.class_id, _VEHICLE_IDS)]
+        is_vehicle = _IS_VEHICLE[tracks.class_id]
+        veh = tracks if is_vehicle.all() else tracks[is_vehicle]
         assert veh.tracker_id is not None
         now = stamp.mono
         self._spend_time(stamp)

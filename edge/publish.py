@@ -34,7 +34,16 @@ from controller.config import SignalConfig
 from controller.rules import plan_problems
 from edge.config import CentralLinkConfig
 from edge.errors import LinkError
-from edge.link import ACK, DATA, PUSH, check_z85_key, decode_ack, load_key_pair, set_common_options
+from edge.link import (
+    ACK,
+    DATA,
+    PUSH,
+    check_z85_key,
+    decode_ack,
+    join_batch,
+    load_key_pair,
+    set_common_options,
+)
 from edge.messages import Body, ConfigAck, ConfigPush, WireError, decode
 from edge.spool import Spool
 
@@ -142,7 +151,7 @@ class LinkSettings:
         endpoint: central's ROUTER endpoint, ``tcp://host:port``.
         server_public_key: central's Z85 public key; None sends in clear text (lab only).
         client_key_file: this box's secret key file; required with ``server_public_key``.
-        batch: messages per DATA frame set.
+        batch: messages per DATA message.
         max_in_flight: messages sent and not yet acknowledged, at most.
         ack_timeout_s: silence after which in-flight messages are sent again. A reconnect resends at
             once (the socket monitor sees it), so this only covers acks lost without a disconnect,
@@ -218,6 +227,9 @@ class Publisher:
         self._sent = self._resends = self._acked = self._rejected = 0
         self._connected = False
         self._reject_logged: set[int] = set()
+        #: Handshakes central refused since start.
+        self.handshake_failures = 0
+        self._last_refusal_log = -1e9
 
     def _pipe(self) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
         # An inproc PAIR wakes the link thread when something is published, instead of polling.
@@ -309,7 +321,10 @@ class Publisher:
             sock.curve_serverkey = server
             sock.curve_publickey = public
             sock.curve_secretkey = secret
-        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        )
         try:
             sock.connect(self.settings.endpoint)
         except zmq.ZMQError as err:
@@ -358,8 +373,19 @@ class Publisher:
                 self._resends += self._window.in_flight
                 self._window.reset()
             elif event == zmq.EVENT_DISCONNECTED:
-                log.warning("lost the connection to central at %s; messages stay spooled", self.settings.endpoint)
+                if self._connected:
+                    log.warning("lost the connection to central at %s; messages stay spooled", self.settings.endpoint)
                 self._connected = False
+            else:
+                # Refused by central (unknown key, wrong server key, clear text against CurveZMQ):
+                # ZeroMQ retries quietly, so say it, but not at every retry.
+                self.handshake_failures += 1
+                now = time.monotonic()
+                if now - self._last_refusal_log > 60.0:
+                    self._last_refusal_log = now
+                    log.error("central at %s refused the handshake (%d time(s) so far): check this box's key "
+                              "file, central's public key, and that central lists this box's key",
+                              self.settings.endpoint, self.handshake_failures)
 
     def _send_some(self, sock: zmq.Socket[Any], now: float) -> None:
         window = self._window
@@ -369,7 +395,7 @@ class Publisher:
             if not rows:
                 return
             try:
-                sock.send_multipart([DATA, *(frame for _, frame in rows)], zmq.NOBLOCK)
+                sock.send_multipart([DATA, join_batch(frame for _, frame in rows)], zmq.NOBLOCK)
             except zmq.Again:
                 return  # the connection is down or full; the spool keeps them
             seqs = [seq for seq, _ in rows]

@@ -2,9 +2,10 @@
 
 Each stage is a top-level function ``target(ctx, *args)`` run in its own process (spawn start
 method: no inherited locks or onnxruntime state). It calls ``ctx.beat()`` at least every
-``stuck_after_s`` seconds and returns when ``ctx.stopping()``. The supervisor's :meth:`poll`
-(called about once a second from the runtime's main loop) restarts a stage whose process died or
-whose heartbeat went stale, with exponential back-off, and counts every restart. :meth:`stop`
+``stuck_after_s`` seconds and returns when ``ctx.stopping()`` (or when its work is done: a clean
+exit is never restarted). The supervisor's :meth:`poll` (called about once a second from the
+runtime's main loop) restarts a stage whose process died with an error or whose heartbeat went
+stale, with exponential back-off, and counts every restart. :meth:`stop`
 stops stages in the order given (sources first, so downstream stages can drain), waiting for each.
 
 Example:
@@ -86,6 +87,7 @@ class StageStatus:
     alive: bool
     restarts: int
     heartbeat_age_s: float
+    exitcode: int | None = None
 
 
 @dataclass
@@ -129,7 +131,9 @@ class Supervisor:
             if run.finished:
                 continue
             alive = run.process.is_alive()
-            if not alive and run.process.exitcode == 0 and run.stop.is_set():
+            if not alive and run.process.exitcode == 0:
+                # A clean exit is a finished stage (end of a recorded stream, or a requested
+                # stop), not a crash: it is not restarted.
                 run.finished = True
                 continue
             beat = run.heartbeat.value
@@ -159,7 +163,9 @@ class Supervisor:
         """The state of every stage."""
         now = time.monotonic()
         return [
-            StageStatus(name, run.process.is_alive(), run.restarts, now - (run.heartbeat.value or run.started))
+            StageStatus(
+                name, run.process.is_alive(), run.restarts, now - (run.heartbeat.value or run.started), run.process.exitcode
+            )
             for name, run in self._stages.items()
         ]
 

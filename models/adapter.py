@@ -250,6 +250,33 @@ class Adapter(ABC):
         return Detections(xyxy=xyxy, confidence=scores.astype(np.float32), class_id=vclass)
 
 
+def objectness_rows(
+    out: F32, confidence: float
+) -> tuple[npt.NDArray[np.intp], F32, F32, npt.NDArray[np.intp]]:
+    """Decode the scores of an ``Nx(5+nc)`` output with objectness (YOLOX, YOLOv5).
+
+    score = objectness x class score <= objectness, so rows are filtered on objectness before
+    the class columns are touched: that leaves a few dozen of the thousands of rows.
+
+    Returns:
+        The kept row indices, those rows, their best score and their best class.
+    """
+    cand = np.flatnonzero(out[:, 4] >= confidence)
+    rows = out[cand]
+    cls_scores = rows[:, 5:] * rows[:, 4:5]
+    model_class = cls_scores.argmax(axis=1)
+    return cand, rows, cls_scores[np.arange(len(rows)), model_class], model_class
+
+
+def trailing_classes(spec: ModelSpec, axis: int, boxes: int) -> int:
+    """Class count of a single ``1xAxB`` output whose dim ``axis`` (0 = A, 1 = B) holds ``boxes + nc``."""
+    dims = output_3d(spec)
+    size = None if dims is None else dims[axis]
+    if not isinstance(size, int):
+        raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
+    return size - boxes
+
+
 def cxcywh_to_xyxy(b: F32) -> F32:
     """``(N, 4)`` centre-size boxes to corner boxes (new array)."""
     out = np.empty_like(b, dtype=np.float32)

@@ -72,7 +72,9 @@ def select_providers(requested: Sequence[str], available: Sequence[str]) -> list
     return chosen
 
 
-def open_session(path: Path, providers: Sequence[str], intra_op_threads: int = 0) -> tuple[Any, list[str]]:
+def open_session(
+    path: Path, providers: Sequence[str], intra_op_threads: int = 0, *, spin: bool = False
+) -> tuple[Any, list[str]]:
     """An ``onnxruntime.InferenceSession`` for ``path`` and the providers it really uses.
 
     Raises:
@@ -91,6 +93,10 @@ def open_session(path: Path, providers: Sequence[str], intra_op_threads: int = 0
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # ORT's idle intra-op threads spin by default, burning the cores that the decode thread, the
+    # tracker and other cameras need between inferences; on a 2-4 core edge box that costs more
+    # than the microseconds a sleeping thread takes to wake.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     chosen = select_providers(providers, ort.get_available_providers())
     try:
         session = ort.InferenceSession(data, sess_options=opts, providers=chosen)

@@ -18,9 +18,17 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from models.adapter import Adapter, ModelSpec, TensorInfo, anchor_count, cxcywh_to_xyxy, output_3d
+from models.adapter import (
+    Adapter,
+    ModelSpec,
+    TensorInfo,
+    anchor_count,
+    cxcywh_to_xyxy,
+    objectness_rows,
+    output_3d,
+    trailing_classes,
+)
 from models.detections import Detections
-from models.errors import UnsupportedModelError
 from models.letterbox import LetterboxMeta
 
 __all__ = ["ModelSpec", "TensorInfo", "Yolov5Adapter"]
@@ -43,16 +51,9 @@ class Yolov5Adapter(Adapter):
 
     @classmethod
     def num_classes(cls, spec: ModelSpec, input_size: tuple[int, int]) -> int:
-        dims = output_3d(spec)
-        if dims is None or not isinstance(dims[1], int):
-            raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
-        return dims[1] - 5
+        return trailing_classes(spec, axis=1, boxes=5)
 
     def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
-        cand = np.flatnonzero(out[:, 4] >= self.confidence)
-        rows = out[cand]
-        cls_scores = rows[:, 5:] * rows[:, 4:5]
-        model_class = cls_scores.argmax(axis=1)
-        scores = cls_scores[np.arange(len(rows)), model_class]
+        _, rows, scores, model_class = objectness_rows(out, self.confidence)
         return self._finish(cxcywh_to_xyxy(rows[:, :4]), scores, model_class, meta)

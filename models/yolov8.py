@@ -19,9 +19,16 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from models.adapter import Adapter, ModelSpec, TensorInfo, anchor_count, cxcywh_to_xyxy, output_3d
+from models.adapter import (
+    Adapter,
+    ModelSpec,
+    TensorInfo,
+    anchor_count,
+    cxcywh_to_xyxy,
+    output_3d,
+    trailing_classes,
+)
 from models.detections import Detections
-from models.errors import UnsupportedModelError
 from models.letterbox import LetterboxMeta
 
 __all__ = ["ModelSpec", "TensorInfo", "Yolov8Adapter"]
@@ -46,10 +53,7 @@ class Yolov8Adapter(Adapter):
 
     @classmethod
     def num_classes(cls, spec: ModelSpec, input_size: tuple[int, int]) -> int:
-        dims = output_3d(spec)
-        if dims is None or not isinstance(dims[0], int):
-            raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
-        return dims[0] - 4
+        return trailing_classes(spec, axis=0, boxes=4)
 
     def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]

@@ -19,10 +19,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from models.adapter import STRIDES, Adapter, ModelSpec, TensorInfo, anchor_count, cxcywh_to_xyxy, output_3d
+from models.adapter import (
+    STRIDES,
+    Adapter,
+    ModelSpec,
+    TensorInfo,
+    anchor_count,
+    cxcywh_to_xyxy,
+    objectness_rows,
+    output_3d,
+    trailing_classes,
+)
 from models.classes import VehicleClass
 from models.detections import Detections
-from models.errors import UnsupportedModelError
 from models.letterbox import LetterboxMeta
 
 __all__ = ["ModelSpec", "TensorInfo", "YoloxAdapter"]
@@ -64,22 +73,13 @@ class YoloxAdapter(Adapter):
 
     @classmethod
     def num_classes(cls, spec: ModelSpec, input_size: tuple[int, int]) -> int:
-        dims = output_3d(spec)
-        if dims is None or not isinstance(dims[1], int):
-            raise UnsupportedModelError(f"no class count in the output shape: found {spec.describe()}")
-        return dims[1] - 5
+        return trailing_classes(spec, axis=1, boxes=5)
 
     def postprocess(self, outputs: Sequence[npt.NDArray[np.floating]], meta: LetterboxMeta) -> Detections:
         out = np.asarray(outputs[0], dtype=np.float32)[0]
         if out.shape[0] != self._grid.shape[0]:
             raise ValueError(f"YOLOX output has {out.shape[0]} rows, expected {self._grid.shape[0]}")
-        # score = objectness * class score <= objectness: filter on objectness before touching the
-        # class columns, which leaves a few dozen of the thousands of rows.
-        cand = np.flatnonzero(out[:, 4] >= self.confidence)
-        rows = out[cand]
-        cls_scores = rows[:, 5:] * rows[:, 4:5]
-        model_class = cls_scores.argmax(axis=1)
-        scores = cls_scores[np.arange(len(rows)), model_class]
+        cand, rows, scores, model_class = objectness_rows(out, self.confidence)
         stride = self._stride[cand]
         boxes = np.empty((len(rows), 4), np.float32)
         boxes[:, :2] = (rows[:, :2] + self._grid[cand]) * stride

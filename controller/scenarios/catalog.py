@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -27,11 +28,12 @@ SCENARIOS = ("fourleg", *RESCO)
 
 def resco_dir(name: str) -> Path:
     """The directory of a RESCO net inside the installed ``sumo-rl`` package."""
-    try:
-        import sumo_rl  # noqa: PLC0415 (bench extra only)
-    except ImportError as err:
-        raise ScenarioError("the RESCO nets come with sumo-rl: pip install 'simpang[bench]'") from err
-    path = Path(sumo_rl.__file__).parent / "nets" / "RESCO" / name
+    # Locate the package without importing it: importing sumo_rl needs SUMO_HOME and gymnasium,
+    # and only its data files are wanted here.
+    spec = importlib.util.find_spec("sumo_rl")
+    if spec is None or not spec.submodule_search_locations:
+        raise ScenarioError("the RESCO nets come with sumo-rl: pip install 'simpang[bench]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "nets" / "RESCO" / name
     if not path.is_dir():
         raise ScenarioError(f"RESCO net {name!r} is not in the installed sumo-rl ({path})")
     return path
@@ -78,7 +80,14 @@ def load_case(name: str, seed: int, workdir: Path, duration_s: float | None = No
 def fourleg_case(out_dir: Path, seed: int, duration_s: float, demand_scale: float) -> Case:
     """The four-leg scenario as a harness case, with PKJI design and saturation flows."""
     sc = fourleg.build(out_dir, seed=seed, duration_s=duration_s, demand_scale=demand_scale)
-    signal = fourleg.signal_config()
+    return Case(name="fourleg", net_file=sc.net_file, route_files=(sc.route_file,), begin=0.0,
+                end=duration_s, intersections=(fourleg_intersection(sc),))
+
+
+def fourleg_intersection(sc: fourleg.Scenario) -> Intersection:
+    """The harness's view of a built four-leg scenario: SUMO link states per phase, detection
+    groups, PKJI design flows (pcu/h) and saturation flows (600 x width)."""
+    signal = fourleg.signal_config(lane_groups=True)
     root = ET.parse(sc.net_file).getroot()
     by_edges = {v: k for k, v in sc.movements.items()}
     move_links: dict[str, list[int]] = {}
@@ -103,6 +112,4 @@ def fourleg_case(out_dir: Path, seed: int, duration_s: float, demand_scale: floa
     pcu = {cls.label: PCU_PROTECTED[cls] for cls in VehicleClass}
     flows = {g: sum(v * pcu.get(c, 1.0) for c, v in by_cls.items()) for g, by_cls in sc.peak_flows.items()}
     sat = {g: pkji_saturation(w) for g, w in sc.approach_width_m.items()}
-    inter = Intersection(tls_id=sc.tls_id, signal=signal, links=links, groups=sc.groups, design_flows=flows, saturation=sat)
-    return Case(name="fourleg", net_file=sc.net_file, route_files=(sc.route_file,), begin=0.0,
-                end=duration_s, intersections=(inter,))
+    return Intersection(tls_id=sc.tls_id, signal=signal, links=links, groups=sc.groups, design_flows=flows, saturation=sat)

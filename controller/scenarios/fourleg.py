@@ -132,18 +132,29 @@ def movement_id(leg: str, turn: str) -> str:
     return f"{leg}_{turn}"
 
 
-def signal_config() -> SignalConfig:
-    """The phases, conflict matrix and stage list of the four-leg intersection."""
+def signal_config(lane_groups: bool = False) -> SignalConfig:
+    """The phases, conflict matrix and stage list of the four-leg intersection.
+
+    Args:
+        lane_groups: Name the right-turn lanes as detection groups of their own
+            (``north_right``...) in the phases' ``approaches``, for a camera whose zones split
+            each approach into its through/left lanes and its right-turn lane (the SUMO harness
+            does). By default the phases name whole approaches (``north``...), as a site file
+            with one zone per approach does.
+    """
     def moves(legs: tuple[str, ...], turns: tuple[str, ...]) -> list[str]:
         return [movement_id(leg, t) for leg in legs for t in turns]
+
+    def rights(legs: tuple[str, ...]) -> list[str]:
+        return [f"{leg}_right" if lane_groups else leg for leg in legs]
 
     through = PhaseTimings(min_green=10.0, passage=2.5, max_green=60.0, yellow=3.0, red_clearance=2.0)
     right = PhaseTimings(min_green=7.0, passage=2.0, max_green=30.0, yellow=3.0, red_clearance=2.0)
     ns, ew = ("north", "south"), ("east", "west")
     phases = [
-        PhaseConfig(id=1, name="north-south right turns", movements=moves(ns, ("right",)), approaches=["north_right", "south_right"], timings=right),
+        PhaseConfig(id=1, name="north-south right turns", movements=moves(ns, ("right",)), approaches=rights(ns), timings=right),
         PhaseConfig(id=2, name="north-south through and left", movements=moves(ns, ("through", "left")), approaches=list(ns), timings=through),
-        PhaseConfig(id=3, name="east-west right turns", movements=moves(ew, ("right",)), approaches=["east_right", "west_right"], timings=right),
+        PhaseConfig(id=3, name="east-west right turns", movements=moves(ew, ("right",)), approaches=rights(ew), timings=right),
         PhaseConfig(id=4, name="east-west through and left", movements=moves(ew, ("through", "left")), approaches=list(ew), timings=through),
     ]
     conflicts = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]

@@ -22,12 +22,14 @@ from models.errors import ModelError
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.replay",
     "edge.commands.edge",
+    "edge.commands.edge_run",
     "central.cli",
     "edge.commands.twin",
     "edge.commands.demo",
     "edge.commands.config",
     "models.cli",
     "models.cli_train",
+    "controller.cli",
 )
 
 #: Errors a user can cause: reported as one line, never a traceback.

@@ -193,16 +193,21 @@ def test_two_ingest_workers_share_one_postgresql_store(tmp_path: Path, pg_url: s
             pubs[-1].publish_many([Health(uptime_s=float(n)) for n in range(500)])
         for pub in pubs:
             assert pub.wait_drained(20.0)
-        # The same frames again through the other worker (a failover resend): no duplicates.
+        # An edge that fails over: what it sent to one worker arrives again through the other.
         ctx: zmq.Context[Any] = zmq.Context()
         try:
-            sock = _dealer(ctx, servers[1].endpoint)
-            sock.send_multipart([DATA, *(encode(factories.health("site-0", seq, 1.7e9)) for seq in (1, 2, 501))])
-            assert _recv_ack(sock) == ([(1, 2), (501, 501)], [])
+            frames = [encode(factories.health("site-2", seq, 1.7e9 + seq)) for seq in range(1, 101)]
+            first, second = _dealer(ctx, servers[0].endpoint), _dealer(ctx, servers[1].endpoint)
+            first.send_multipart([DATA, *frames[:60]])
+            assert _recv_ack(first) == ([(1, 60)], [])
+            second.send_multipart([DATA, *frames])
+            assert _recv_ack(second) == ([(1, 100)], [])
         finally:
             ctx.destroy(linger=0)
-        assert stored_seqs(stores[0], "site-0") == list(range(1, 502))
+        assert stored_seqs(stores[0], "site-0") == list(range(1, 501))
         assert stored_seqs(stores[0], "site-1") == list(range(1, 501))
+        assert stored_seqs(stores[1], "site-2") == list(range(1, 101))
+        assert servers[1].stats().duplicates == 60
     finally:
         for pub in pubs:
             pub.stop()
@@ -218,3 +223,30 @@ def test_bind_failure_is_a_clear_error(server: IngestServer, sqlite_store: Store
 
     with pytest.raises(CentralError, match="cannot listen for edges"):
         IngestServer(server.endpoint, sqlite_store).start()
+
+
+def test_a_message_the_store_refuses_is_isolated_and_the_rest_stored(store_url: str) -> None:
+    """PostgreSQL refuses NUL characters that JSON and the wire models allow: one such message must
+    neither stop ingest nor hold back the messages around it."""
+    store = open_store(store_url)
+    try:
+        with IngestServer("tcp://127.0.0.1:*", store) as server:
+            ctx: zmq.Context[Any] = zmq.Context()
+            try:
+                sock = _dealer(ctx, server.endpoint)
+                poisoned = factories.health("site-f\x00x", 3, 1.7e9)
+                frames = [encode(factories.health("site-f", seq, 1.7e9)) for seq in (1, 2, 4, 5)]
+                sock.send_multipart([DATA, *frames[:2], encode(poisoned), *frames[2:]])
+                acked, refused = _recv_ack(sock)
+                if store_url.startswith("postgresql"):
+                    assert (acked, refused) == ([(1, 2), (4, 5)], [(3, "store_refused")])
+                    assert server.stats().rejected == {"store_refused": 1}
+                else:  # SQLite stores the NUL faithfully
+                    assert (acked, refused) == ([(1, 5)], [])
+                assert stored_seqs(store, "site-f") == [1, 2, 4, 5]
+                sock.send_multipart([DATA, encode(factories.health("site-f", 6, 1.7e9))])
+                assert _recv_ack(sock) == ([(6, 6)], [])
+            finally:
+                ctx.destroy(linger=0)
+    finally:
+        store.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import zmq
 
-from central.ingest import MAX_FRAMES_PER_MESSAGE, IngestServer
+from central.ingest import MAX_MESSAGES_PER_DATA, IngestServer
 from central.store import Store
 from edge.link import ACK, DATA, PUSH
 from edge.messages import MAX_MESSAGE_BYTES, Health, encode
@@ -61,8 +61,10 @@ def test_malformed_frames_are_counted_and_dropped_while_valid_traffic_flows(
             published = 0
             for round_ in range(100):
                 frames = _bad_frames(rng, 100)
-                fuzz.send_multipart([DATA, *frames])
-                expected += len(frames)
+                fuzz.send_multipart([DATA, *frames])  # one bad message per frame...
+                expected += sum(len(f.split(b"\n")) for f in frames)  # ...or per line, for garbage with newlines
+                fuzz.send_multipart([DATA, b"\n".join(frames[:50])])  # ...and many per frame, as edges send
+                expected += sum(len(f.split(b"\n")) for f in frames[:50])
                 # Wrong multipart shapes: each counts once.
                 shape = [[b""], [DATA], [b"XX", frames[0]], [ACK, b"{}"], [PUSH, frames[1]], [rng.randbytes(3), b"", b""]]
                 fuzz.send_multipart(shape[round_ % len(shape)])
@@ -70,9 +72,9 @@ def test_malformed_frames_are_counted_and_dropped_while_valid_traffic_flows(
                 published += len(pub.publish_many([Health(uptime_s=float(round_))] * 10))
             huge = [b"{" + b" " * MAX_MESSAGE_BYTES + b"}", b"x" * (MAX_MESSAGE_BYTES + 1)]
             fuzz.send_multipart([DATA, *huge])
-            expected += len(huge)
-            fuzz.send_multipart([DATA, *([b"{}"] * (MAX_FRAMES_PER_MESSAGE + 1))])
-            expected += MAX_FRAMES_PER_MESSAGE + 1
+            expected += sum(len(f.split(b"\n")) for f in huge)
+            fuzz.send_multipart([DATA, *([b"{}"] * (MAX_MESSAGES_PER_DATA + 1))])
+            expected += MAX_MESSAGES_PER_DATA + 1
             wait_for(lambda: sum(server.stats().rejected.values()) >= expected, timeout_s=60.0)
 
             # A message far beyond the socket's size limit: ZeroMQ drops that connection, nothing else.
@@ -85,7 +87,7 @@ def test_malformed_frames_are_counted_and_dropped_while_valid_traffic_flows(
             assert pub.wait_drained(30.0)
             rejected = server.stats().rejected
             assert sum(rejected.values()) == expected >= 10_000
-            assert {"malformed", "wrong_version", "invalid", "oversized", "bad_shape", "too_many_frames"} <= set(rejected)
+            assert {"malformed", "wrong_version", "invalid", "oversized", "bad_shape", "too_many_messages"} <= set(rejected)
             assert stored_seqs(sqlite_store, "good-site") == list(range(1, published + 1))
             assert stored_seqs(sqlite_store, "fuzz") == []
         finally:

@@ -159,3 +159,23 @@ def test_edge_key_file_must_hold_a_secret_key(tmp_path: Path, keys: KeyFolder) -
                                           client_key_file=str(keys.public_dir / "site-a.key")))
     finally:
         spool.close()
+
+
+def test_edge_with_an_unlisted_key_says_central_refused_it(
+    tmp_path: Path, keys: KeyFolder, secure_server: IngestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    stranger = KeyFolder(tmp_path / "elsewhere").create("site-a")  # same name, a key central never listed
+    spool = Spool(tmp_path / "s.sqlite", site="site-a")
+    assert stranger.secret_file is not None
+    pub = Publisher(spool, LinkSettings(secure_server.endpoint, server_public_key=keys.ensure_server().public_key,
+                                        client_key_file=str(stranger.secret_file)))
+    with caplog.at_level(logging.ERROR):
+        pub.start()
+        try:
+            pub.publish(Health(uptime_s=1.0))
+            wait_for(lambda: pub.handshake_failures >= 1)
+            assert spool.depth == 1, "the message waits in the spool"
+        finally:
+            pub.stop()
+            spool.close()
+    assert any("refused the handshake" in r.getMessage() for r in caplog.records)

@@ -83,7 +83,7 @@ class FakeCentral:
         assert self.sock.poll(int(timeout_s * 1000)), "no DATA from the publisher"
         identity, kind, *frames = self.sock.recv_multipart()
         assert kind == DATA
-        return identity, [decode(f) for f in frames]
+        return identity, [decode(line) for f in frames for line in f.split(b"\n")]
 
     def recv_all(self, want: int, timeout_s: float = 5.0) -> tuple[bytes, list[Envelope]]:
         got: list[Envelope] = []

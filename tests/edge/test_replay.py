@@ -63,10 +63,11 @@ def test_replay_writes_outputs_and_json_summary(tmp_path: Path, capsys: pytest.C
         assert summary["stage_ms"][stage] >= 0
     assert summary["stage_ms"]["inference"] > 0
     assert _entries(out) == ["aggregates.csv", "aggregates.jsonl", "annotated.mp4", "events.csv", "summary.json"]
-    # Aggregates of 1 s intervals over 1.6 s of video: the closed one and the final partial one.
-    lines = (out / "aggregates.jsonl").read_text().splitlines()
-    assert len(lines) == 2
-    assert json.loads(lines[0])["duration_s"] == 1
+    # 1 s intervals aligned to the wall clock over 1.6 s of video: two or three of them.
+    aggs = [json.loads(x) for x in (out / "aggregates.jsonl").read_text().splitlines()]
+    assert 2 <= len(aggs) <= 3
+    assert all(0 < a["duration_s"] <= 1.0 for a in aggs)
+    assert [a["start"] for a in aggs] == sorted(a["start"] for a in aggs)
     assert (out / "events.csv").read_text().splitlines()[0] == "timestamp,event_code,event_param"
     assert json.loads((out / "summary.json").read_text())["frames"] == 40
     cap = cv2.VideoCapture(str(out / "annotated.mp4"))

@@ -1,0 +1,121 @@
+"""Control algorithms on hand-made camera observations."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.actuated import Actuated
+from controller.config import PhaseConfig, PhaseTimings, SignalConfig
+from controller.envelope import Envelope, Light, SignalState, Wish
+from controller.errors import ControllerError
+from controller.fixed import FixedTime, pkji_saturation, webster
+from controller.max_pressure import MaxPressure
+from controller.observation import ApproachObservation, Observation
+from controller.policy import ControlState
+from controller.scenarios.fourleg import signal_config
+from controller.simpang import SimpangAdaptive
+from models.classes import VehicleClass
+
+
+def _two_phase() -> SignalConfig:
+    t = PhaseTimings(min_green=7.0, max_green=60.0, yellow=3.0, red_clearance=2.0)
+    return SignalConfig(
+        phases=[PhaseConfig(id=2, name="ns", approaches=["ns"], timings=t),
+                PhaseConfig(id=4, name="ew", approaches=["ew"], timings=t)],
+        conflicts=[(2, 4)], stages=[[2], [4]],
+    )
+
+
+def _green(stage: int, since: float, now: float, phases: tuple[int, ...] = (2, 4)) -> SignalState:
+    env_phases = signal_config().stages if phases == (1, 2, 3, 4) else [[2], [4]]
+    lights = dict.fromkeys(phases, Light.RED)
+    for p in env_phases[stage]:
+        lights[p] = Light.GREEN
+    return SignalState(now=now, stage=stage, target=None, lights=lights, peds={}, green_since=since)
+
+
+def _obs(t: float, **groups: ApproachObservation) -> Observation:
+    return Observation(t=t, groups=groups)
+
+
+def test_webster_cycle_and_splits_follow_the_formula() -> None:
+    sig = _two_phase()
+    sat = {"ns": pkji_saturation(7.0), "ew": pkji_saturation(7.0)}  # 4200 pcu/h
+    plan = webster(sig, flows={"ns": 1680.0, "ew": 840.0}, sat=sat)
+    # y = 0.4 and 0.2, Y = 0.6, L = 2 x 5 s: C0 = (1.5 x 10 + 5) / 0.4 = 50 s
+    assert plan.cycle == pytest.approx(50.0)
+    assert plan.greens == pytest.approx((40.0 * 0.4 / 0.6, 40.0 * 0.2 / 0.6))
+    with pytest.raises(ControllerError):
+        webster(sig, flows={}, sat=sat)
+
+
+def test_fixed_time_wishes_follow_the_cycle_and_run_exactly_through_the_envelope() -> None:
+    plan = FixedTime(greens=(20.0, 10.0), clearances=(5.0, 5.0))
+    assert [plan.stage_at(t) for t in (0, 19.9, 20, 25, 34.9, 35, 40)] == [0, 0, 1, 1, 1, 0, 0]
+    env = Envelope(_two_phase(), now=-5.0)  # start-up red clearance ends at t=-3
+    greens = []
+    for t in range(0, 125):
+        s = env.step(plan.decide(ControlState(None, env.state), float(t)), float(t))
+        greens.append(s.lights[2] is Light.GREEN)
+    starts = [t for t in range(1, 125) if greens[t] and not greens[t - 1]]
+    assert starts == [40, 80, 120]  # the 40 s cycle
+    assert sum(greens[40:80]) == 20  # and the planned 20 s green
+
+
+def test_actuated_extends_on_actuations_and_gaps_out_to_a_stage_with_a_call() -> None:
+    pol = Actuated(_two_phase())
+    busy = ApproachObservation(queue_veh=2, arrivals={VehicleClass.CAR: 1}, departures=1)
+    quiet = ApproachObservation()
+    waiting = ApproachObservation(queue_veh=4)
+    # Past min green, vehicles keep coming: extend.
+    w = pol.decide(ControlState(_obs(10.0, ns=busy, ew=waiting), _green(0, 0.0, 10.0)), 10.0)
+    assert w == Wish(stage=0)
+    # No actuation for longer than the passage time (2.5 s): gap out to the waiting stage.
+    for t in (11.0, 12.0, 13.0):
+        w = pol.decide(ControlState(_obs(t, ns=quiet, ew=waiting), _green(0, 0.0, t)), t)
+    assert w == Wish(stage=1, reason="gap_out")
+
+
+def test_actuated_rests_in_green_without_calls() -> None:
+    pol = Actuated(_two_phase())
+    q = ApproachObservation()
+    for t in (10.0, 20.0, 30.0):
+        w = pol.decide(ControlState(_obs(t, ns=q, ew=q), _green(0, 0.0, t)), t)
+    assert w == Wish(stage=0)
+
+
+def test_max_pressure_serves_the_longest_queue_and_guards_starvation() -> None:
+    pol = MaxPressure(_two_phase(), starve_after_s=100.0)
+    small, big = ApproachObservation(queue_veh=2), ApproachObservation(queue_veh=9)
+    assert pol.decide(ControlState(_obs(3.0, ns=small, ew=big), _green(0, 0.0, 3.0)), 3.0) == Wish(stage=0)  # min green
+    assert pol.decide(ControlState(_obs(8.0, ns=small, ew=big), _green(0, 0.0, 8.0)), 8.0) == Wish(stage=1)
+    # Stage 0 holds a bigger queue but stage 1 has waited longer than 100 s: stage 1 goes next.
+    pol2 = MaxPressure(_two_phase(), starve_after_s=100.0)
+    w = pol2.decide(ControlState(_obs(150.0, ns=big, ew=small), _green(0, 0.0, 150.0)), 150.0)
+    assert w == Wish(stage=1)
+
+
+def test_simpang_finishes_a_discharging_queue_but_leaves_an_empty_green() -> None:
+    pol = SimpangAdaptive(_two_phase())
+    discharging = ApproachObservation(queue_veh=8, queue_m=40.0, departures=1)
+    few = ApproachObservation(queue_veh=2, queue_m=10.0)
+    w = pol.decide(ControlState(_obs(12.0, ns=discharging, ew=few), _green(0, 0.0, 12.0)), 12.0)
+    assert w == Wish(stage=0)
+    pol = SimpangAdaptive(_two_phase())
+    empty = ApproachObservation()
+    long = ApproachObservation(queue_veh=12, queue_m=60.0)
+    w = pol.decide(ControlState(_obs(12.0, ns=empty, ew=long), _green(0, 0.0, 12.0)), 12.0)
+    assert w.stage == 1
+
+
+def test_simpang_estimates_a_hidden_backlog_beyond_camera_range() -> None:
+    pol = SimpangAdaptive(_two_phase(), camera_range_m=75.0)
+    for t in range(1, 61):  # learn the arrival rate: one car every 2 s
+        arr = {VehicleClass.CAR: 1} if t % 2 else {}
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ApproachObservation(queue_veh=3, queue_m=15, arrivals=arr)),
+                                _green(0, 0.0, float(t))), float(t))
+    seen = ApproachObservation(queue_veh=14, queue_m=75.0)  # the queue fills the view
+    for t in range(61, 91):
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=seen), _green(0, 0.0, float(t))), float(t))
+    q_ew = pol.queues()[pol._gidx["ew"]]
+    assert q_ew > 14 + 5  # about 0.5 veh/s x 30 s beyond view, well above what the camera sees

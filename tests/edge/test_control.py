@@ -1,0 +1,78 @@
+"""Control stage: live camera measures drive the site's controller; stale measures fall back."""
+
+from __future__ import annotations
+
+import itertools
+
+import yaml
+
+from controller.config import SignalConfig
+from controller.envelope import Light
+from controller.scenarios.fourleg import signal_config
+from edge.config import SiteConfig
+from edge.config_loader import parse_site
+from edge.control import ControlStage, observation_from_live
+from edge.measure import LiveApproach
+
+APPROACHES = ("north", "east", "south", "west")
+
+
+def _site(recover_after_s: float = 5.0) -> SiteConfig:
+    signal = signal_config().model_dump(mode="json")
+    for phase in signal["phases"]:
+        phase["movements"] = []  # this site counts no turning movements
+    doc = {
+        "site_id": "t",
+        "cameras": [{"id": "c", "source": "x.mp4", "frame_size": [640, 360]}],
+        "model": {"path": "m.onnx"},
+        "approaches": [{"id": a, "camera": "c"} for a in APPROACHES],
+        "signal": signal,
+        "controller": {"algorithm": "simpang", "stale_after_s": 3.0, "recover_after_s": recover_after_s},
+    }
+    return parse_site(yaml.safe_dump(doc))
+
+
+def _live(queues: dict[str, int]) -> dict[str, LiveApproach]:
+    return {
+        a: LiveApproach(approach=a, window_s=1.0, occupied=q > 0, occupancy=min(1.0, q / 5), queue_veh=q,
+                        queue_m=7.0 * q, arrivals={"motorcycle": q, "car": 1}, stop_line_crossings={"car": 1})
+        for a, q in queues.items()
+    }
+
+
+def _conflicting_greens(signal: SignalConfig, lights: dict[int, Light]) -> list[tuple[int, int]]:
+    green = [p for p, light in lights.items() if light == Light.GREEN]
+    conflicts = {frozenset(c) for c in signal.conflicts}
+    return [(a, b) for a, b in itertools.combinations(green, 2) if frozenset((a, b)) in conflicts]
+
+
+def test_observation_from_live_carries_camera_measures() -> None:
+    obs = observation_from_live(12.0, _live({"north": 4}))
+    north = obs.groups["north"]
+    assert (obs.t, north.queue_veh, north.queue_m, north.departures) == (12.0, 4.0, 28.0, 1)
+    assert north.arrived == 5
+
+
+def test_starts_in_fallback_goes_adaptive_when_healthy_and_back_when_stale() -> None:
+    site = _site(recover_after_s=5.0)
+    assert site.signal is not None
+    stage = ControlStage(site, now=0.0, epoch=1_700_000_000.0)
+    modes: list[str] = [stage.mode]
+    for t in range(1, 60):
+        stage.observe(float(t), _live({"north": 8, "south": 6, "east": 1, "west": 0}))
+        state = stage.step(float(t))
+        assert not _conflicting_greens(site.signal, state.lights)
+        modes.append(stage.mode)
+    assert modes[0] == "fallback"
+    assert modes[-1] == "adaptive"
+    # The camera goes quiet: after stale_after_s the controller must be back on fixed time.
+    for t in range(60, 70):
+        state = stage.step(float(t))
+        assert not _conflicting_greens(site.signal, state.lights)
+    modes.append(stage.mode)
+    assert modes[-1] == "fallback"
+    events = stage.take_events()
+    assert events, "signal changes must be logged as hi-res events"
+    assert {e.code for e in events} >= {1, 8, 10}  # green begin, yellow begin, red clearance begin
+    assert all(e.ts > 1_700_000_000.0 for e in events)
+    assert stage.take_events() == []

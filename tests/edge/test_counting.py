@@ -1,0 +1,132 @@
+"""Line crossings with hysteresis, and turning movements, on hand-built tracks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.config import LineConfig
+from edge.counting import IN, OUT, LineCounter, MovementCounter
+from edge.track_table import TrackTable
+
+LINE = LineConfig(id="l", camera="c", points=((0, 100), (200, 100)))
+H = 6.0
+
+
+def run(ys: list[float], x: float = 100.0, line: LineConfig = LINE) -> list[int]:
+    """Directions counted for one track whose anchor moves through ``ys`` at column ``x``."""
+    table = TrackTable()
+    counter = LineCounter(line, H, table)
+    out: list[int] = []
+    for i, y in enumerate(ys):
+        rows = table.observe(np.array([42]), now=i * 0.04)
+        hits = counter.update(rows, np.array([[x, y]]))
+        out.extend(int(d) for _, d in hits.tolist())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("ys", "expected"),
+    [
+        pytest.param([60, 80, 95, 105, 120, 140], [IN], id="straight-down-is-in"),
+        pytest.param([140, 120, 105, 95, 80, 60], [OUT], id="straight-up-is-out"),
+        pytest.param([60, 140], [IN], id="jumps-the-band-in-one-frame"),
+        pytest.param([80, 97, 103, 97, 103, 97, 103, 99, 101], [], id="jitters-inside-band-never-leaves"),
+        pytest.param([80, 97, 103, 97, 103, 97, 103, 130], [IN], id="jitters-then-goes-on"),
+        pytest.param([80, 99, 100, 100, 100, 100, 101, 100, 130], [IN], id="stops-on-the-line"),
+        pytest.param([80, 108, 92, 108, 92, 108, 130], [IN], id="wobbles-across-beyond-band-counts-once"),
+        pytest.param([80, 120, 80], [IN], id="crosses-and-comes-back-counts-once"),
+        pytest.param([100, 103, 120, 140], [], id="first-seen-on-the-line-side-unknown"),
+        pytest.param([80, 90, 94, 90, 80], [], id="approaches-and-turns-back"),
+        pytest.param([120, 130, 140], [], id="never-on-the-other-side"),
+    ],
+)
+def test_crossings_with_hysteresis(ys: list[float], expected: list[int]) -> None:
+    assert run([float(y) for y in ys]) == expected
+
+
+@pytest.mark.parametrize(
+    ("x", "counted"),
+    [(-20.0, False), (-3.0, True), (0.0, True), (100.0, True), (203.0, True), (230.0, False)],
+)
+def test_crossing_only_within_the_segment(x: float, counted: bool) -> None:
+    assert (run([60.0, 140.0], x=x) == [IN]) is counted
+
+
+def test_several_tracks_in_one_frame() -> None:
+    table = TrackTable()
+    counter = LineCounter(LINE, H, table)
+    ids = np.array([1, 2, 3])
+    counter.update(table.observe(ids, 0.0), np.array([[10.0, 80.0], [50.0, 120.0], [90.0, 80.0]]))
+    rows = table.observe(ids, 0.04)
+    hits = counter.update(rows, np.array([[10.0, 120.0], [50.0, 80.0], [90.0, 99.0]]))
+    got = sorted((int(table.ids[r]), d) for r, d in hits.tolist())
+    assert got == [(1, IN), (2, OUT)]
+
+
+def reference(ys: list[float]) -> list[int]:
+    """The counting rule written plainly: sides outside the band; first change of side counts."""
+    sides = [1 if y - 100 > H else -1 for y in ys if abs(y - 100) > H]
+    for a, b in itertools.pairwise(sides):
+        if a != b:
+            return [IN if b == 1 else OUT]
+    return []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(40, 160, allow_nan=False), min_size=1, max_size=40))
+def test_matches_reference_rule_and_counts_at_most_once(ys: list[float]) -> None:
+    got = run(ys)
+    assert len(got) <= 1
+    assert got == reference(ys)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-H * 0.99, H * 0.99, allow_nan=False), min_size=1, max_size=60),
+    st.booleans(),
+)
+def test_jitter_within_the_band_never_changes_the_count(noise: list[float], downwards: bool) -> None:
+    start, end = (70.0, 130.0) if downwards else (130.0, 70.0)
+    ys = [start, *(100.0 + n for n in noise), end]
+    assert run(ys) == [IN if downwards else OUT]
+
+
+def test_state_goes_with_the_track() -> None:
+    table = TrackTable()
+    LineCounter(LINE, H, table)
+    for i in range(1000):
+        table.observe(np.array([i]), now=float(i))
+        table.expire(now=float(i), horizon_s=5.0)
+    assert len(table) <= 6
+    assert all(len(table.col(name)) == len(table) for name in ("line:l:side", "line:l:counted"))
+
+
+def test_movement_counter_pairs_entry_and_exit() -> None:
+    m = MovementCounter([("n_left", "north", "east"), ("n_thru", "north", "south")])
+    m.enter(1, "north")
+    m.enter(2, "north")
+    m.enter(3, "west")  # no movement from 'west' configured: not remembered
+    assert len(m) == 2
+    assert m.exit(1, "south") == "n_thru"
+    assert m.exit(1, "south") is None  # counted once
+    assert m.exit(2, "west") is None  # an exit that is no movement of 'north': keep waiting
+    assert m.exit(2, "east") == "n_left"
+    assert m.exit(99, "east") is None
+    assert len(m) == 0
+
+
+def test_movement_counter_is_bounded() -> None:
+    m = MovementCounter([("mv", "a", "e")], max_pending=100)
+    for tid in range(1000):
+        m.enter(tid, "a")
+    assert len(m) == 100
+    assert m.evicted == 900
+    assert m.exit(999, "e") == "mv"
+    assert m.exit(0, "e") is None  # the oldest were evicted
+    m.forget(np.arange(1000))
+    assert len(m) == 0

@@ -1,0 +1,289 @@
+"""SiteMeasures on a synthetic intersection with hand-built tracks."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from edge.clock import Stamp
+from edge.config import SiteConfig
+from edge.config_loader import parse_site
+from edge.errors import ConfigError
+from edge.measure import SiteMeasures
+from models.classes import VehicleClass
+from models.detections import Detections
+
+FPS = 25.0
+T0 = 1_700_000_100.0  # a multiple of 15 s and of 15 min
+CAR, MOTO, TRUCK, PERSON = VehicleClass.CAR, VehicleClass.MOTORCYCLE, VehicleClass.TRUCK, VehicleClass.PERSON
+
+# One camera sees the north approach: traffic comes down the image, the stop line is at y = 400,
+# the virtual loop just before it, the queue storage above it; turning vehicles leave to the
+# right across the exit line at x = 1000. Ground calibration: 10 px = 1 m. The south approach
+# is on another camera and comes first in the file, so 'north' is detector channel 2.
+SITE = """
+site_id: test-junction
+cameras:
+  - {id: cam, source: a.mp4, frame_size: [1280, 720]}
+  - {id: cam2, source: b.mp4}
+model: {path: m.onnx}
+lines:
+  - {id: north_stop, camera: cam, points: [[400, 400], [800, 400]]}
+  - {id: east_exit, camera: cam, points: [[1000, 700], [1000, 300]]}
+  - {id: south_stop, camera: cam2, points: [[0, 10], [100, 10]]}
+approaches:
+  - {id: south, camera: cam2, stop_line: south_stop}
+  - id: north
+    camera: cam
+    stop_line: north_stop
+    zone: [[400, 340], [800, 340], [800, 400], [400, 400]]
+    queue_zone: [[400, 100], [800, 100], [800, 400], [400, 400]]
+    opposed: %(opposed)s
+exits:
+  - {id: east_out, line: east_exit}
+movements:
+  - {id: north_left, approach: north, exit: east_out, turn: left}
+  - {id: south_left, approach: south, exit: east_out, turn: left}
+calibration:
+  - camera: cam
+    image_points: [[0, 0], [1280, 0], [1280, 720], [0, 720]]
+    ground_points: [[0, 0], [128, 0], [128, 72], [0, 72]]
+measures: {live_interval_s: 15, line_hysteresis_px: 6}
+"""
+
+Track = tuple[int, int, float, float]  # (track id, class, anchor x, anchor y)
+
+
+def site(opposed: bool = False, calibrated: bool = True) -> SiteConfig:
+    text = SITE % {"opposed": str(opposed).lower()}
+    if not calibrated:
+        text = text[: text.index("calibration:")] + text[text.index("measures:") :]
+    return parse_site(text)
+
+
+def frame(tracks: list[Track]) -> Detections:
+    if not tracks:
+        return Detections(tracker_id=np.zeros(0, np.int64))
+    arr = np.array(tracks, dtype=np.float64)
+    x, y = arr[:, 2], arr[:, 3]
+    return Detections(
+        xyxy=np.stack([x - 20, y - 30, x + 20, y], axis=1),
+        confidence=np.full(len(arr), 0.9),
+        class_id=arr[:, 1].astype(np.int64),
+        tracker_id=arr[:, 0].astype(np.int64),
+    )
+
+
+def stamp(i: int) -> Stamp:
+    return Stamp(i / FPS, T0 + i / FPS)
+
+
+class Scene:
+    """Feeds frames to a SiteMeasures and keeps the events."""
+
+    def __init__(self, m: SiteMeasures) -> None:
+        self.m = m
+        self.i = 0
+        self.events: list[tuple[float, int, int]] = []
+
+    def step(self, tracks: list[Track]) -> None:
+        for e in self.m.update(frame(tracks), stamp(self.i)):
+            self.events.append((e.ts, e.code, e.param))
+        self.i += 1
+
+
+def drive_through_and_turn(scene: Scene, tid: int, cls: int = CAR, start_y: float = 50.0) -> None:
+    """Down the approach at 250 px/s (25 m/s), over the stop line, then right to the exit."""
+    y = start_y
+    while y < 500:
+        scene.step([(tid, cls, 600.0, y)])
+        y += 10.0
+    x = 600.0
+    while x < 1100:
+        scene.step([(tid, cls, x, 500.0)])
+        x += 10.0
+
+
+def test_drive_through_counts_everything_once() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    drive_through_and_turn(scene, tid=7)
+    totals = m.totals()
+    assert totals.lines["north_stop"] == {"in": {"car": 1}, "out": {}}
+    assert totals.lines["east_exit"] == {"in": {"car": 1}, "out": {}}
+    assert totals.movements == {"north_left": {"car": 1}}
+    assert totals.line_total("north_stop", "in") == 1
+    assert totals.as_dict()["lines"]["north_stop"]["in"] == {"label": "in", "counts": {"car": 1}, "total": 1}
+    live = m.live()["north"]
+    assert live.arrivals == {"car": 1}
+    assert live.stop_line_crossings == {"car": 1}
+    assert live.flow_pcu == pytest.approx(1.0)
+    # The loop switched on when the car entered the zone (y = 340 at frame 29) and off when it
+    # left (y = 400, the zone's lower edge, at frame 35).
+    assert [(code, param) for _, code, param in scene.events] == [(82, 2), (81, 2)]
+    on, off = scene.events[0][0], scene.events[1][0]
+    assert on == pytest.approx(T0 + 29 / FPS, abs=1e-3)
+    assert off == pytest.approx(T0 + 35 / FPS, abs=1e-3)
+    assert m.pending_movements == 0
+
+
+def test_live_counts_are_since_the_previous_call() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    drive_through_and_turn(scene, tid=1)
+    first = m.live()["north"]
+    assert first.stop_line_crossings == {"car": 1}
+    assert first.window_s == pytest.approx((scene.i - 1) / FPS)
+    second = m.live()["north"]
+    assert second.arrivals == {}
+    assert second.stop_line_crossings == {}
+    assert second.window_s == 0.0
+
+
+def test_queue_in_vehicles_and_metres() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    queued = [(i, CAR, 600.0, y) for i, y in enumerate([390.0, 330.0, 270.0, 210.0, 150.0], start=1)]
+    for k in range(40):  # 1.6 s standing still, one car drives through the queue zone at 25 m/s
+        scene.step([*queued, (99, CAR, 500.0, 110.0 + 10 * k)])
+    live = m.live()["north"]
+    assert live.queue_veh == 5
+    assert live.queue_m == pytest.approx(25.0)  # stop line at y = 400 (40 m), last car at 150 (15 m)
+    assert live.occupied
+    # The queue shrinks as the head car leaves.
+    for k in range(20):
+        scene.step([*queued[1:], (1, CAR, 600.0, 390.0 + 15 * k)])
+    assert m.live()["north"].queue_veh == 4
+
+
+def test_queue_without_calibration_uses_pixel_speed() -> None:
+    m = SiteMeasures(site(calibrated=False), "cam")
+    scene = Scene(m)
+    for k in range(30):
+        # One car creeps at 10 px/s (queued under 15 px/s), one rolls at 50 px/s.
+        scene.step([(1, CAR, 600.0, 200.0 + 0.4 * k), (2, CAR, 700.0, 150.0 + 2.0 * k)])
+    live = m.live()["north"]
+    assert live.queue_veh == 1
+    assert live.queue_m is None
+    aggs = m.flush(stamp(scene.i), final=True)
+    north = aggs[0].approaches[0]
+    assert north.queue_m_max is None
+    assert north.speed_mps_mean is None
+
+
+def test_occupancy_as_a_loop_detector_and_interval_aggregates() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    # 15 s interval: a car stands in the zone for the first 6 s, then drives off.
+    n = int(15 * FPS)
+    for k in range(n + 1):
+        y = 380.0 + max(0, k - 6 * FPS + 1) * 25.0
+        scene.step([(1, CAR, 600.0, y)] if y < 720 else [])
+    aggs = m.flush(stamp(scene.i - 1))
+    assert len(aggs) == 1
+    agg = aggs[0]
+    assert agg.start == T0
+    assert agg.duration_s == 15.0
+    north = agg.approaches[0]
+    assert north.approach == "north"
+    assert north.occupancy == pytest.approx(6.0 / 15.0, abs=0.02)
+    assert north.queue_veh_max == 1
+    assert north.queue_veh_mean == pytest.approx((6.0 - 0.3) / 15.0, abs=0.03)  # queued once its speed is known
+    assert [(lc.line, lc.direction) for lc in agg.lines] == [
+        ("north_stop", "in"), ("north_stop", "out"), ("east_exit", "in"), ("east_exit", "out")
+    ]
+    assert [mc.movement for mc in agg.movements] == ["north_left"]
+    # The next interval is still open until its end.
+    assert m.flush(stamp(scene.i - 1)) == []
+    assert [a.start for a in m.flush(stamp(scene.i), final=True)] == [T0 + 15.0]
+
+
+def test_flow_speed_and_counts_in_aggregates() -> None:
+    m = SiteMeasures(site(opposed=True), "cam")
+    scene = Scene(m)
+    for tid, cls in enumerate([CAR, MOTO, MOTO, TRUCK, PERSON], start=1):
+        drive_through_and_turn(scene, tid=tid, cls=cls)
+    aggs = m.flush(stamp(scene.i), final=True)
+    lines = {(lc.line, lc.direction): lc.counts for a in aggs for lc in a.lines if lc.counts}
+    assert lines[("north_stop", "in")] == {"car": 1, "motorcycle": 2, "truck": 1}  # the person is not traffic
+    north = [a.approaches[0] for a in aggs]
+    observed = (scene.i - 1) / FPS
+    pcu = 1.0 + 2 * 0.40 + 1.3
+    assert sum(a.flow_pcu_h * d for a, d in zip(north, [x.duration_s for x in aggs], strict=True)) / observed == pytest.approx(
+        pcu / observed * 3600.0, rel=0.02
+    )
+    speeds = [a.speed_mps_mean for a in north if a.speed_mps_mean is not None]
+    assert speeds
+    assert all(s == pytest.approx(25.0, rel=0.05) for s in speeds)
+
+
+def test_protected_approach_weighs_motorcycles_less() -> None:
+    flows = []
+    for opposed in (False, True):
+        m = SiteMeasures(site(opposed=opposed), "cam")
+        scene = Scene(m)
+        for tid in range(1, 5):
+            drive_through_and_turn(scene, tid=tid, cls=MOTO)
+        flows.append(m.live()["north"].flow_pcu)
+    assert flows == pytest.approx([4 * 0.15, 4 * 0.40])
+
+
+def test_outage_is_not_reported_as_empty_intervals() -> None:
+    m = SiteMeasures(site(), "cam")
+    m.update(frame([]), Stamp(0.0, T0 + 1.0))
+    m.update(frame([]), Stamp(0.04, T0 + 1.04))
+    # The camera is down for a minute; frames resume in a later interval.
+    m.update(frame([]), Stamp(60.0, T0 + 61.0))
+    m.update(frame([]), Stamp(60.04, T0 + 61.04))
+    aggs = m.flush(Stamp(100.0, T0 + 100.0))
+    assert [a.start for a in aggs] == [T0, T0 + 60.0]
+
+
+def test_state_is_bounded_on_a_long_stream() -> None:
+    """Half an hour of simulated traffic: per-track state stays at the size of the live traffic."""
+    m = SiteMeasures(site(), "cam")
+    rng = np.random.default_rng(3)
+    cars: list[list[float]] = []  # [id, x, y, phase]
+    next_id = 1
+    held = []
+    for i in range(1800 * 2):  # 2 frames a second keeps the test fast
+        if rng.random() < 0.3:
+            cars.append([next_id, 600.0, 50.0, 0.0])
+            next_id += 1
+        for c in cars:
+            if c[2] < 500:
+                c[2] += 60.0
+            else:
+                c[1] += 60.0
+        cars = [c for c in cars if c[1] < 1200]
+        m.update(frame([(int(c[0]), CAR, c[1], c[2]) for c in cars]), Stamp(i / 2, T0 + i / 2))
+        held.append(m.tracks_held)
+        if i % 30 == 0:
+            m.live()
+            m.flush(Stamp(i / 2, T0 + i / 2))
+    assert max(held) < 30
+    assert m.pending_movements < 10
+    totals = m.totals()
+    assert totals.line_total("north_stop", "in") == pytest.approx(next_id - 1, abs=8)
+    assert sum(totals.movements["north_left"].values()) == pytest.approx(next_id - 1, abs=8)
+
+
+def test_bad_use_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError, match="unknown camera 'nope'"):
+        SiteMeasures(site(), "nope")
+    m = SiteMeasures(site(), "cam")
+    untracked = Detections(xyxy=np.zeros((1, 4), np.float32), confidence=np.ones(1, np.float32), class_id=np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="tracker_id"):
+        m.update(untracked, stamp(0))
+    with caplog.at_level(logging.WARNING):
+        SiteMeasures(site(), "cam2")
+    assert "south_left spans two cameras" in caplog.text
+
+
+def test_degenerate_calibration_is_a_config_error() -> None:
+    text = SITE % {"opposed": "false"}
+    text = text.replace("ground_points: [[0, 0], [128, 0], [128, 72], [0, 72]]", "ground_points: [[0, 0], [1, 1], [2, 2], [3, 3]]")
+    with pytest.raises(ConfigError, match="calibration of camera 'cam'"):
+        SiteMeasures(parse_site(text), "cam")
