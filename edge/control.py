@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from controller.config import ControllerConfig
 from controller.envelope import SignalState
 from controller.factory import build_supervisor
 from controller.observation import ApproachObservation, Observation
@@ -46,13 +47,27 @@ class ControlStage:
         site: The site; it must have ``signal`` and ``controller`` sections.
         now: Controller clock at start (seconds; the stream's monotonic clock).
         epoch: Wall-clock time corresponding to ``now`` (for hi-res event timestamps).
+        config: A controller config replacing the site's (benchmarks compare algorithms).
+        flows: Design flows per approach (pcu/h) for a Webster fallback plan, when known.
+        saturation: Saturation flows per approach (pcu/h of green).
     """
 
-    def __init__(self, site: SiteConfig, now: float, epoch: float) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        now: float,
+        epoch: float,
+        *,
+        config: ControllerConfig | None = None,
+        flows: Mapping[str, float] | None = None,
+        saturation: Mapping[str, float] | None = None,
+    ) -> None:
         if site.signal is None or site.controller is None:
             raise ValueError(f"site {site.site_id} has no signal/controller section")
         self.site = site
-        self.supervisor = build_supervisor(site.signal, site.controller, now=now, epoch=epoch - now)
+        self.supervisor = build_supervisor(
+            site.signal, config or site.controller, now=now, epoch=epoch - now, flows=flows, saturation=saturation
+        )
         self.state: SignalState = self.supervisor.envelope.state
         self.observations = 0
 

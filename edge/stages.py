@@ -15,6 +15,7 @@ Data flow::
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing as mp
 import queue
@@ -26,9 +27,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.capture import Frame, open_source
+from edge.capture import Frame, FrameSource, open_source
 from edge.clock import Stamp
-from edge.config import SiteConfig
+from edge.config import CameraConfig, SiteConfig
 from edge.config_loader import load_site
 from edge.detect import DetectStage, load_detector
 from edge.errors import EdgeError
@@ -124,7 +125,7 @@ def capture_main(ctx: StageContext, opts: StageOptions, ch: Channels) -> None:
     ring = FrameRing.attach(ch.ring)
     h, w = ring.handle.shape
     try:
-        source = open_source(camera, base_dir=opts.site_path.parent, loops=opts.loops, limit=opts.limit)
+        source = _open_camera(camera, opts)
     except EdgeError as err:
         log.error("camera %s cannot be opened: %s", camera.id, err)
         ring.close()
@@ -174,6 +175,19 @@ def capture_main(ctx: StageContext, opts: StageOptions, ch: Channels) -> None:
         ring.close()
 
 
+def _open_camera(camera: CameraConfig, opts: StageOptions) -> FrameSource:
+    """The camera's source; a twin camera with a results folder also records SUMO trip info there."""
+    if camera.source.strip().startswith("twin:") and opts.results_dir is not None:
+        from edge.twin.source import open_twin  # noqa: PLC0415 - needs SUMO
+
+        opts.results_dir.mkdir(parents=True, exist_ok=True)
+        trips = opts.results_dir / "tripinfo.xml"
+        args = ("--tripinfo-output", str(trips), "--tripinfo-output.write-unfinished", "true",
+                "--tripinfo-output.write-undeparted", "true")
+        return open_twin(camera.source.strip(), fps=camera.fps, frame_size=camera.frame_size, sumo_args=args)
+    return open_source(camera, base_dir=opts.site_path.parent, loops=opts.loops, limit=opts.limit)
+
+
 class _TwinActuator:
     """Applies the controller's signal states to the SUMO junction inside a twin camera."""
 
@@ -198,9 +212,14 @@ class _TwinActuator:
             self.applied += 1
 
     def write_results(self, folder: Path) -> None:
-        write = getattr(self.twin, "write_results", None)
-        if callable(write):
-            write(folder)
+        """Ground truth of the run: vehicles per movement and class, and how far SUMO got."""
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "sim_time_s": float(self.twin.world.time_s),
+            "movements": self.twin.counter.counts,
+            "signal_states_applied": self.applied,
+        }
+        (folder / "truth.json").write_text(json.dumps(doc, indent=1))
 
 
 def _twin_actuator(source: object, ch: Channels) -> _TwinActuator | None:

@@ -143,6 +143,7 @@ class TwinSource:
     Args:
         options: What to simulate and how to film it.
         lighting: Overrides the preset named in ``options`` (domain randomisation).
+        sumo_args: Extra SUMO options (for example a tripinfo output for delay measurements).
 
     Example:
         >>> src = TwinSource(TwinOptions.parse("twin:fourleg?seed=3&lighting=dusk"))  # doctest: +SKIP
@@ -153,6 +154,7 @@ class TwinSource:
         self,
         options: TwinOptions,
         lighting: Lighting | None = None,
+        sumo_args: tuple[str, ...] = (),
     ) -> None:
         options.check()
         self.options = options
@@ -164,7 +166,7 @@ class TwinSource:
             self.scenario = fourleg.build(self._folder, seed=options.seed, duration_s=options.duration_s, demand_scale=options.demand)
             self.world = SumoWorld(
                 self.scenario.net_file, self.scenario.route_file, step_s=1.0 / options.fps, seed=options.seed,
-                tls_id=self.scenario.tls_id,
+                tls_id=self.scenario.tls_id, extra_args=sumo_args,
             )
         except ScenarioError as err:
             shutil.rmtree(self._folder, ignore_errors=True)
@@ -234,7 +236,9 @@ class TwinSource:
         self.close()
 
 
-def open_twin(uri: str, fps: float | None = None, frame_size: tuple[int, int] | None = None) -> TwinSource:
+def open_twin(
+    uri: str, fps: float | None = None, frame_size: tuple[int, int] | None = None, sumo_args: tuple[str, ...] = ()
+) -> TwinSource:
     """Open a ``twin:`` camera source; a site camera's ``fps`` and ``frame_size`` fill what the URI leaves out."""
     opts = TwinOptions.parse(uri)
     query = dict(parse_qsl(urlsplit(uri).query))
@@ -242,4 +246,4 @@ def open_twin(uri: str, fps: float | None = None, frame_size: tuple[int, int] | 
         opts = replace(opts, fps=float(fps))
     if frame_size is not None and "size" not in query and "width" not in query and "height" not in query:
         opts = replace(opts, width=int(frame_size[0]), height=int(frame_size[1]))
-    return TwinSource(opts)
+    return TwinSource(opts, sumo_args=sumo_args)

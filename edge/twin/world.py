@@ -125,7 +125,10 @@ class SumoWorld:
         >>> world.close()                                   # doctest: +SKIP
     """
 
-    def __init__(self, net: Path, routes: Path, step_s: float = 0.1, seed: int = 0, tls_id: str = "C") -> None:
+    def __init__(
+        self, net: Path, routes: Path, step_s: float = 0.1, seed: int = 0, tls_id: str = "C",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.traci = _libsumo()
         with _LOCK:
             if _OPEN:
@@ -142,6 +145,7 @@ class SumoWorld:
                         "--no-warnings", "true",
                         "--time-to-teleport", "300",
                         "--collision.action", "none",
+                        *extra_args,
                     ]
                 )
             except Exception as err:  # libsumo raises its own TraCIException or a bare error
