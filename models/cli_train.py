@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from models.errors import ModelError
 
@@ -47,8 +48,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--out", type=Path, default=Path("models/simpang_twin.onnx"), help="ONNX file to write")
     t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
-    t.add_argument("--imgsz", type=int, default=416, help="input size (default 416)")
-    t.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    t.add_argument("--imgsz", type=int, default=320, help="training size, long side (default 320)")
+    t.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
     t.set_defaults(handler=run_train)
@@ -83,7 +84,15 @@ def run_train(args: argparse.Namespace) -> int:
     """Train, export and (with --held-out) measure."""
     from models.train import TrainSettings, combine_datasets, export_onnx, train, write_report
 
-    settings = replace(TrainSettings(), hours=args.hours, imgsz=args.imgsz, batch=args.batch, device=args.device)
+    settings = replace(
+        TrainSettings(),
+        hours=args.hours,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        device=args.device,
+        # The export keeps the training input: 16:9 frames letterboxed to a 32-multiple height.
+        export_hw=(-(-args.imgsz * 9 // 16 // 32) * 32, args.imgsz),
+    )
     data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
     best = train(data_yaml, args.run_dir, settings)
@@ -125,10 +134,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"{args.model.name} on {args.data} ({report['images']} images): mAP50 {report['map50']:.3f}")
-    per_class: dict[str, dict[str, float]] = report["per_class"]  # type: ignore[assignment]
+    per_class: dict[str, dict[str, Any]] = report["per_class"]  # type: ignore[assignment]
     for label, m in per_class.items():
+        bands = "  ".join(f"{k} {v:.2f}" for k, v in m["recall_by_height"].items() if v is not None)
         print(
             f"  {label:11s} truth {int(m['truth']):6d}  AP50 {m['ap50']:.3f}  "
-            f"recall {m['recall']:.3f}  precision {m['precision']:.3f}  (at conf {args.conf})"
+            f"recall {m['recall']:.3f}  precision {m['precision']:.3f}  (at conf {args.conf}; recall by box height: {bands})"
         )
     return 0

@@ -53,11 +53,17 @@ def iou_matrix(a: F32, b: F32) -> npt.NDArray[np.float64]:
     return np.asarray(np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0), dtype=np.float64)
 
 
+#: Box-height bands (pixels) for recall by apparent size: far, middle distance, near.
+HEIGHT_BANDS: tuple[tuple[str, float, float], ...] = (("h<16", 0.0, 16.0), ("16<=h<48", 16.0, 48.0), ("h>=48", 48.0, 1e9))
+
+
 @dataclass
 class _ClassStats:
     scores: list[float] = field(default_factory=list)
     hits: list[bool] = field(default_factory=list)
     n_truth: int = 0
+    truth_h: list[float] = field(default_factory=list)
+    truth_score: list[float] = field(default_factory=list)  # score of the matching prediction, -1 if none
 
 
 class Scorer:
@@ -86,7 +92,10 @@ class Scorer:
             pm = pred.class_id == int(c)
             p, sc = pred.xyxy[pm], pred.confidence[pm]
             st.n_truth += len(t)
+            st.truth_h.extend((t[:, 3] - t[:, 1]).tolist())
+            matched = np.full(len(t), -1.0)
             if len(p) == 0:
+                st.truth_score.extend(matched.tolist())
                 continue
             order = np.argsort(-sc, kind="stable")
             taken = np.zeros(len(t), dtype=bool)
@@ -98,14 +107,18 @@ class Scorer:
                     j = int(np.argmax(cand))
                     if cand[j] >= self.iou:
                         taken[j] = True
+                        matched[j] = float(sc[i])
                         hit = True
                 st.scores.append(float(sc[i]))
                 st.hits.append(hit)
+            # Greedy by score, so the matches at a threshold are those of the predictions above it.
+            st.truth_score.extend(matched.tolist())
 
     def report(self, conf: float) -> dict[str, Any]:
-        """AP50 per class and mean, plus precision and recall at score >= ``conf``."""
-        per: dict[str, dict[str, float | int]] = {}
+        """AP50 per class and mean, plus precision and recall at score >= ``conf`` (also by box height)."""
+        per: dict[str, dict[str, Any]] = {}
         aps = []
+        bands: dict[str, list[bool]] = {name: [] for name, _, _ in HEIGHT_BANDS}
         for c, st in self._stats.items():
             if st.n_truth == 0:
                 continue
@@ -121,8 +134,16 @@ class Scorer:
             sel = scores >= conf
             n_tp = int(hits[sel].sum())
             n_det = int(sel.sum())
+            heights = np.asarray(st.truth_h)
+            found = np.asarray(st.truth_score) >= conf
+            by_height = {}
+            for name, lo, hi in HEIGHT_BANDS:
+                sel_h = (heights >= lo) & (heights < hi)
+                bands[name].extend(found[sel_h].tolist())
+                by_height[name] = round(float(found[sel_h].mean()), 4) if sel_h.any() else None
             per[c.label] = {
                 "truth": st.n_truth,
+                "recall_by_height": by_height,
                 "ap50": round(ap, 4),
                 "recall": round(n_tp / st.n_truth, 4),
                 "precision": round(n_tp / n_det, 4) if n_det else 0.0,
@@ -132,6 +153,7 @@ class Scorer:
             "iou": self.iou,
             "conf": conf,
             "map50": round(float(np.mean(aps)), 4) if aps else 0.0,
+            "recall_by_height": {k: (round(float(np.mean(v)), 4) if v else None) for k, v in bands.items()},
             "per_class": per,
         }
 

@@ -12,10 +12,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 DEFAULT_URI = "twin:fourleg?seed=3&lighting=day"
 
@@ -38,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("--source", default=DEFAULT_URI, help=f"twin: URI (default {DEFAULT_URI})")
     r.add_argument("--seconds", type=float, default=60.0, help="simulated seconds to record (default 60)")
     r.add_argument("--skip", type=float, default=0.0, help="simulated seconds to run before recording (default 0)")
+    r.add_argument(
+        "--drain", type=float, default=0.0,
+        help="seconds recorded after the window with all signals red, so counted vehicles reach their exits (default 0)",
+    )
     r.set_defaults(handler=run_record)
 
 
@@ -72,44 +74,12 @@ def run_site(args: argparse.Namespace) -> int:
 
 def run_record(args: argparse.Namespace) -> int:
     """Render video and truth."""
-    import cv2
+    from edge.twin.record import record_clip
 
-    from edge.errors import OutputError
-    from edge.twin.source import open_twin
-
-    if args.seconds <= 0 or args.skip < 0:
-        raise OutputError("--seconds must be positive and --skip not negative")
-    truth_path = args.out.with_suffix(".truth.jsonl")
     t0 = time.monotonic()
-    with open_twin(args.source) as src:
-        for _ in range(round(args.skip * src.fps)):
-            if not src.step():
-                break
-        writer = cv2.VideoWriter(str(args.out), cv2.VideoWriter.fourcc(*"mp4v"), src.fps, src.size)
-        if not writer.isOpened():
-            raise OutputError(f"cannot write video {args.out}")
-        frames = 0
-        try:
-            with truth_path.open("w") as fh:
-                for _ in range(round(args.seconds * src.fps)):
-                    frame = src.read()
-                    if frame is None:
-                        break
-                    writer.write(frame.image)
-                    t = src.truth
-                    row: dict[str, Any] = {
-                        "index": frames,
-                        "time_s": round(src.world.time_s, 3),
-                        "ids": list(t.ids),
-                        "xyxy": [[round(v, 1) for v in box] for box in t.detections.xyxy.tolist()],
-                        "class": [int(c) for c in t.detections.class_id.tolist()],
-                        "visibility": [round(v, 3) for v in t.visibility.tolist()],
-                        "crossed": [list(e) for e in src.events],
-                    }
-                    fh.write(json.dumps(row) + "\n")
-                    frames += 1
-                fh.write(json.dumps({"counts": src.counter.counts}) + "\n")
-        finally:
-            writer.release()
-    print(f"wrote {frames} frames to {args.out} and truth to {truth_path} in {time.monotonic() - t0:.1f} s")
+    rec = record_clip(args.source, args.out, args.seconds, args.skip, args.drain)
+    print(
+        f"wrote {rec.frames} frames to {rec.video} and truth to {rec.truth} in {time.monotonic() - t0:.1f} s; "
+        f"{sum(rec.totals().values())} vehicles crossed a stop bar"
+    )
     return 0

