@@ -177,6 +177,7 @@ class EdgeRuntime:
         self._t0 = time.monotonic()
         self._control: ControlStage | None = None
         self.health_port: int | None = None
+        self._cabinet: Any = None
 
     # -- PlanTarget (called from the publisher thread) --------------------------------------
     def current_signal(self) -> SignalConfig | None:
@@ -208,6 +209,12 @@ class EdgeRuntime:
             from edge.control import ControlStage  # noqa: PLC0415 - needs the controller only here
 
             self._control = ControlStage(self.site, now=time.monotonic(), epoch=time.time())
+            if not twin:
+                from controller.actuator import SimulatedCabinet  # noqa: PLC0415
+
+                # No cabinet driver exists yet (controller/actuator.py describes the NTCIP 1202
+                # mapping): the states go to an in-process cabinet with its own conflict monitor.
+                self._cabinet = SimulatedCabinet(self.site.signal)
         ch = make_channels(ring, ctx, with_signal=twin and self._control is not None)
         stage_opts = StageOptions(opts.site_path, self.camera.id, pace=opts.pace, loops=opts.loops, limit=opts.limit,
                                   results_dir=opts.results_dir, model_path=opts.model_path)
@@ -278,6 +285,8 @@ class EdgeRuntime:
                     if ch.signal is not None:
                         with contextlib.suppress(queue.Full):
                             ch.signal.put_nowait(state)
+                    elif self._cabinet is not None:
+                        self._cabinet.apply(state)
                 events = self._control.take_events()
                 if events:
                     publisher.publish(Events(events=events))
