@@ -106,8 +106,10 @@ def test_runtime_applies_a_pushed_plan_at_a_safe_boundary_and_acknowledges() -> 
             break
     refused = [a for a in acks if a.version == 8]
     applied = [a for a in acks if a.version == 7]
-    assert refused and not refused[0].applied
+    assert refused
+    assert not refused[0].applied
     assert any("min_green" in r for r in refused[0].reasons)
-    assert applied and applied[0].applied
+    assert applied
+    assert applied[0].applied
     assert rt.plan_version == 7
     assert rt.current_signal() == longer
