@@ -178,6 +178,7 @@ class EdgeRuntime:
         self._control: ControlStage | None = None
         self.health_port: int | None = None
         self._cabinet: Any = None
+        self._queues: dict[str, float] = {}
 
     # -- PlanTarget (called from the publisher thread) --------------------------------------
     def current_signal(self) -> SignalConfig | None:
@@ -267,6 +268,7 @@ class EdgeRuntime:
             self._drain_stats(ch)
             for snap in _drain(ch.live):
                 last_live, live_received = snap, now
+                self._queues = {aid: float(a.queue_veh) for aid, a in snap.approaches.items()}
                 if self._control is not None:
                     self._control.observe(snap.t, snap.approaches, snap.healthy)
             if self._control is not None and now - last_step >= step_s:
@@ -364,6 +366,7 @@ class EdgeRuntime:
             detector_fps=det.fps if det else 0.0,
             control_mode=control.mode if control is not None else "none",
             phase=sorted(state.green) if state is not None else [],
+            queues=dict(self._queues),
             plan_version=self.plan_version,
             spool_depth=pst.spool_depth,
             spool_evicted=pst.spool_evicted,
