@@ -160,16 +160,17 @@ def duplicate_mask(xyxy: npt.NDArray[np.floating], confidence: npt.NDArray[np.fl
     (the rider is a different road user). Suppression is "fast NMS": a box goes if any
     higher-scoring box of its group overlaps it by ``min_iou``.
     """
-    n = len(confidence)
-    keep = np.ones(n, dtype=bool)
-    if n < 2:
-        return keep
-    order = np.argsort(-np.asarray(confidence), kind="stable")
-    iou = iou_matrix(xyxy[order], xyxy[order])
-    c = class_id[order]
-    group = _CONFUSABLE[c]
-    clash = np.triu((iou >= min_iou) & (group[:, None] == group[None, :]) & (c[:, None] != c[None, :]), 1)
-    keep[order] = ~clash.any(axis=0)
+    keep = np.ones(len(confidence), dtype=bool)
+    group_of = _CONFUSABLE[class_id]
+    for group in np.unique(group_of):
+        members = np.flatnonzero(group_of == group)
+        if len(np.unique(class_id[members])) < 2:
+            continue  # one class only: the detector's own NMS has handled it
+        order = members[np.argsort(-np.asarray(confidence)[members], kind="stable")]
+        c = class_id[order]
+        iou = iou_matrix(xyxy[order], xyxy[order])
+        clash = np.triu((iou >= min_iou) & (c[:, None] != c[None, :]), 1)
+        keep[order] = ~clash.any(axis=0)
     return keep
 
 
@@ -196,19 +197,25 @@ def _expand(xyxy: npt.NDArray[np.floating], buffer: float) -> npt.NDArray[np.flo
     return np.asarray(xyxy + grow)
 
 
-def _assign(iou: npt.NDArray[np.float32], penalty: F64, min_iou: float) -> tuple[I64, I64]:
+def _assign(iou: npt.NDArray[np.float32], penalty: npt.NDArray[np.float32], min_iou: float) -> tuple[I64, I64]:
     """Optimal one-to-one matches (rows, cols) with ``iou >= min_iou``."""
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if iou.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return none
     gate = iou >= min_iou
-    if not gate.any():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Only rows and columns with a candidate enter the solver: in a busy frame most pairs do
+    # not overlap at all, and the solver's cost grows with the cube of the matrix size.
+    r_idx = np.flatnonzero(gate.any(axis=1))
+    if len(r_idx) == 0:
+        return none
+    c_idx = np.flatnonzero(gate.any(axis=0))
+    g = gate[np.ix_(r_idx, c_idx)]
     # Pairs outside the gate get a prohibitive cost instead of inf (the solver needs a feasible
     # full assignment); they are filtered out afterwards.
-    cost = np.where(gate, 1.0 - iou + penalty, 1e6)
+    cost = np.where(g, 1.0 - iou[np.ix_(r_idx, c_idx)] + penalty[np.ix_(r_idx, c_idx)], np.float32(1e6))
     rows, cols = linear_sum_assignment(cost)
-    ok = gate[rows, cols]
-    return rows[ok].astype(np.int64), cols[ok].astype(np.int64)
+    ok = g[rows, cols]
+    return r_idx[rows[ok]].astype(np.int64), c_idx[cols[ok]].astype(np.int64)
 
 
 class Tracker:
@@ -331,7 +338,7 @@ class Tracker:
         self._last_detect = now
         b1 = min(_BUFFER_CONFIRMED * (gap - 1.0), 0.5)
         iou = iou_matrix(_expand(track_boxes, b1), _expand(xyxy, b1))
-        penalty = np.where(self._votes.argmax(axis=1)[:, None] != cls[None, :], _CLASS_PENALTY, 0.0)
+        penalty = (self._votes.argmax(axis=1)[:, None] != cls[None, :]).astype(np.float32) * np.float32(_CLASS_PENALTY)
         confirmed = np.flatnonzero(self._state != _TENTATIVE)
         matched_t: list[I64] = []
         matched_d: list[I64] = []
@@ -339,9 +346,12 @@ class Tracker:
         def match(tracks: I64, dets: I64, min_iou: float, buffer: float | None = None) -> tuple[I64, I64]:
             if len(tracks) == 0 or len(dets) == 0:
                 return tracks, dets
-            block = np.ix_(tracks, dets)
-            sim = iou[block] if buffer is None else iou_matrix(_expand(track_boxes[tracks], buffer), _expand(xyxy[dets], buffer))
-            r, c = _assign(sim, penalty[block], min_iou)
+            sim = (
+                iou.take(tracks, axis=0).take(dets, axis=1)
+                if buffer is None
+                else iou_matrix(_expand(track_boxes[tracks], buffer), _expand(xyxy[dets], buffer))
+            )
+            r, c = _assign(sim, penalty.take(tracks, axis=0).take(dets, axis=1), min_iou)
             matched_t.append(tracks[r])
             matched_d.append(dets[c])
             return np.delete(tracks, r), np.delete(dets, c)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from edge.clock import Stamp
 from edge.config import TrackerConfig
-from edge.track import Tracker, fold_duplicates, iou_matrix
+from edge.track import Tracker, duplicate_mask, fold_duplicates, iou_matrix
 from models.classes import VehicleClass
 from models.detections import Detections
 
@@ -182,6 +182,29 @@ def test_duplicate_boxes_of_confusable_classes_fold() -> None:
     for i in range(5):
         result = tracker.update(dets(van_car, van_truck), at(i))
     assert len(result) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.floats(0.1, 1.0), st.sampled_from(list(VehicleClass))),
+                max_size=14))
+def test_duplicate_mask_matches_brute_force(boxes: list[tuple[int, int, float, VehicleClass]]) -> None:
+    # Boxes on a coarse grid so that exact and near duplicates are common.
+    xyxy = np.array([[10 * x, 10 * y, 10 * x + 30 + y, 10 * y + 20] for x, y, _, _ in boxes], np.float32).reshape(-1, 4)
+    conf = np.array([c for _, _, c, _ in boxes], np.float32)
+    cls = np.array([int(k) for _, _, _, k in boxes], np.int64)
+    keep = duplicate_mask(xyxy, conf, cls)
+    iou = iou_matrix(xyxy, xyxy)
+    group = {CAR: 1, TRUCK: 1, VehicleClass.BUS: 1, MOTO: 2, VehicleClass.BICYCLE: 2, PERSON: 3}
+    for j in range(len(boxes)):
+        beaten = any(
+            (conf[i] > conf[j] or (conf[i] == conf[j] and i < j))
+            and cls[i] != cls[j]
+            and group[VehicleClass(int(cls[i]))] == group[VehicleClass(int(cls[j]))]
+            and iou[i, j] >= 0.7
+            for i in range(len(boxes))
+            if i != j
+        )
+        assert keep[j] == (not beaten)
 
 
 def test_bad_arguments() -> None:
