@@ -107,7 +107,15 @@ _CONFUSABLE[VehicleClass.PERSON] = 3
 #: A gap longer than this many frames is not bridged by one prediction step (stalled stream).
 _MAX_STEP_FRAMES = 50.0
 
-_H = np.hstack([np.eye(4), np.zeros((4, 4))])
+# Kalman standard deviations as (scale by box height, constant) vectors over the state
+# (cx, cy, a, h, vcx, vcy, va, vh) and the measurement (cx, cy, a, h), as ByteTrack sets them.
+_Q_SCALE = np.array([_STD_POS, _STD_POS, 0.0, _STD_POS, _STD_VEL, _STD_VEL, 0.0, _STD_VEL])
+_Q_CONST = np.array([0.0, 0.0, 1e-2, 0.0, 0.0, 0.0, 1e-5, 0.0])
+_P0_SCALE = np.array([2 * _STD_POS, 2 * _STD_POS, 0.0, 2 * _STD_POS, 10 * _STD_VEL, 10 * _STD_VEL, 0.0, 10 * _STD_VEL])
+_R_SCALE = np.array([_STD_POS, _STD_POS, 0.0, _STD_POS])
+_R_CONST = np.array([0.0, 0.0, 1e-1, 0.0])
+_DIAG8 = np.arange(8)
+_DIAG4 = np.arange(4)
 
 
 def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -138,16 +146,21 @@ def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.
 
 def _xyxy_to_xyah(xyxy: npt.NDArray[np.floating]) -> F64:
     b = np.asarray(xyxy, dtype=np.float64)
-    w = b[:, 2] - b[:, 0]
-    h = np.maximum(b[:, 3] - b[:, 1], 1e-3)
-    return np.stack([(b[:, 0] + b[:, 2]) * 0.5, (b[:, 1] + b[:, 3]) * 0.5, w / h, h], axis=1)
+    out = np.empty((len(b), 4))
+    out[:, :2] = (b[:, :2] + b[:, 2:]) * 0.5
+    out[:, 3] = np.maximum(b[:, 3] - b[:, 1], 1e-3)
+    out[:, 2] = (b[:, 2] - b[:, 0]) / out[:, 3]
+    return out
 
 
 def _xyah_to_xyxy(xyah: F64) -> F64:
-    h = np.maximum(xyah[:, 3], 1e-3)
-    w = np.maximum(xyah[:, 2], 1e-3) * h
-    cx, cy = xyah[:, 0], xyah[:, 1]
-    return np.stack([cx - w * 0.5, cy - h * 0.5, cx + w * 0.5, cy + h * 0.5], axis=1)
+    half = np.empty((len(xyah), 2))
+    half[:, 1] = np.maximum(xyah[:, 3], 1e-3) * 0.5
+    half[:, 0] = np.maximum(xyah[:, 2], 1e-3) * half[:, 1]
+    out = np.empty((len(xyah), 4))
+    out[:, :2] = xyah[:, :2] - half
+    out[:, 2:] = xyah[:, :2] + half
+    return out
 
 
 def duplicate_mask(xyxy: npt.NDArray[np.floating], confidence: npt.NDArray[np.floating], class_id: I64,
@@ -193,7 +206,10 @@ def _expand(xyxy: npt.NDArray[np.floating], buffer: float) -> npt.NDArray[np.flo
         return xyxy
     w = xyxy[:, 2] - xyxy[:, 0]
     h = xyxy[:, 3] - xyxy[:, 1]
-    grow = np.stack([-w, -h, w, h], axis=1) * buffer
+    grow = np.empty((len(xyxy), 4))
+    grow[:, 0] = grow[:, 2] = w * buffer
+    grow[:, 1] = grow[:, 3] = h * buffer
+    grow[:, :2] *= -1.0
     return np.asarray(xyxy + grow)
 
 
@@ -209,10 +225,10 @@ def _assign(iou: npt.NDArray[np.float32], penalty: npt.NDArray[np.float32], min_
     if len(r_idx) == 0:
         return none
     c_idx = np.flatnonzero(gate.any(axis=0))
-    g = gate[np.ix_(r_idx, c_idx)]
+    g = gate[r_idx][:, c_idx]
     # Pairs outside the gate get a prohibitive cost instead of inf (the solver needs a feasible
     # full assignment); they are filtered out afterwards.
-    cost = np.where(g, 1.0 - iou[np.ix_(r_idx, c_idx)] + penalty[np.ix_(r_idx, c_idx)], np.float32(1e6))
+    cost = np.where(g, 1.0 - iou[r_idx][:, c_idx] + penalty[r_idx][:, c_idx], np.float32(1e6))
     rows, cols = linear_sum_assignment(cost)
     ok = g[rows, cols]
     return r_idx[rows[ok]].astype(np.int64), c_idx[cols[ok]].astype(np.int64)
@@ -298,27 +314,19 @@ class Tracker:
         self._mean[self._state != _TRACKED, 7] = 0.0
         f = np.eye(8)
         f[:4, 4:] = np.eye(4) * step
-        h = self._mean[:, 3]
-        std = np.stack(
-            [_STD_POS * h, _STD_POS * h, np.full(n, 1e-2), _STD_POS * h,
-             _STD_VEL * h, _STD_VEL * h, np.full(n, 1e-5), _STD_VEL * h],
-            axis=1,
-        )
+        std = self._mean[:, 3:4] * _Q_SCALE + _Q_CONST
         self._mean = self._mean @ f.T
         self._cov = f @ self._cov @ f.T
-        idx = np.arange(8)
-        self._cov[:, idx, idx] += std * std * step
+        self._cov[:, _DIAG8, _DIAG8] += std * std * step
 
     def _kalman_update(self, rows: I64, z: F64) -> None:
         if len(rows) == 0:
             return
         mean = self._mean[rows]
         cov = self._cov[rows]
-        h = mean[:, 3]
-        r_std = np.stack([_STD_POS * h, _STD_POS * h, np.full(len(rows), 1e-1), _STD_POS * h], axis=1)
+        r_std = mean[:, 3:4] * _R_SCALE + _R_CONST
         s = cov[:, :4, :4].copy()
-        idx = np.arange(4)
-        s[:, idx, idx] += r_std * r_std
+        s[:, _DIAG4, _DIAG4] += r_std * r_std
         pht = cov[:, :, :4]  # P H^T, as H selects the first four state entries
         gain = np.linalg.solve(s, np.transpose(pht, (0, 2, 1))).transpose(0, 2, 1)  # (n, 8, 4)
         innovation = z - mean[:, :4]
@@ -400,16 +408,10 @@ class Tracker:
         if n == 0:
             return
         z = _xyxy_to_xyah(xyxy)
-        h = z[:, 3]
         mean = np.concatenate([z, np.zeros((n, 4))], axis=1)
-        std = np.stack(
-            [2 * _STD_POS * h, 2 * _STD_POS * h, np.full(n, 1e-2), 2 * _STD_POS * h,
-             10 * _STD_VEL * h, 10 * _STD_VEL * h, np.full(n, 1e-5), 10 * _STD_VEL * h],
-            axis=1,
-        )
+        std = z[:, 3:4] * _P0_SCALE + _Q_CONST
         cov = np.zeros((n, 8, 8))
-        idx = np.arange(8)
-        cov[:, idx, idx] = std * std
+        cov[:, _DIAG8, _DIAG8] = std * std
         votes = np.zeros((n, NUM_CLASSES))
         votes[np.arange(n), cls] = conf
         self._mean = np.concatenate([self._mean, mean])
