@@ -242,13 +242,13 @@ def test_outage_is_not_reported_as_empty_intervals() -> None:
 
 
 def test_state_is_bounded_on_a_long_stream() -> None:
-    """Half an hour of simulated traffic: per-track state stays at the size of the live traffic."""
+    """20 minutes of simulated traffic: per-track state stays at the size of the live traffic."""
     m = SiteMeasures(site(), "cam")
     rng = np.random.default_rng(3)
     cars: list[list[float]] = []  # [id, x, y, phase]
     next_id = 1
     held = []
-    for i in range(1800 * 2):  # 2 frames a second keeps the test fast
+    for i in range(1200 * 2):  # 2 frames a second keeps the test fast
         if rng.random() < 0.3:
             cars.append([next_id, 600.0, 50.0, 0.0])
             next_id += 1

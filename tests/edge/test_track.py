@@ -215,13 +215,13 @@ def test_bad_arguments() -> None:
 
 
 def test_state_is_flat_on_a_long_stream() -> None:
-    """Vehicles keep coming for a simulated hour: the tracker's state does not grow."""
+    """Vehicles keep coming: the tracker's state stays at the size of the traffic in view."""
     tracker = Tracker(TrackerConfig(lost_after_s=1.0), FPS)
     rng = np.random.default_rng(7)
     lanes = np.array([100.0, 300.0, 500.0])
     cars: list[list[float]] = []  # [x, lane_y, speed]
     sizes = []
-    for i in range(3000):  # 2 minutes of video, about 1 new car a second
+    for i in range(2000):  # 80 s of video, about 1 new car a second
         if rng.random() < 0.04:
             cars.append([0.0, float(rng.choice(lanes)), float(rng.uniform(8, 14))])
         for c in cars:
@@ -230,9 +230,9 @@ def test_state_is_flat_on_a_long_stream() -> None:
         boxes = [car_at(c[0], c[1]) for c in cars if rng.random() > 0.05]  # 5% missed detections
         tracker.update(dets(*boxes) if boxes else Detections.empty(), at(i))
         sizes.append(len(tracker))
-    assert max(sizes[-1000:]) <= max(sizes[:2000]) + 5
+    assert max(sizes[-700:]) <= max(sizes[:1300]) + 5
     assert max(sizes) < 40
-    assert tracker.next_id > 100  # many tracks came and went
+    assert tracker.next_id > 60  # many tracks came and went
 
 
 @settings(max_examples=40, deadline=None)
