@@ -35,14 +35,14 @@ the site's confidence 0.25, the same :class:`~edge.measure.SiteMeasures` countin
 shared with other work)::
 
     tracker      k  towards  away  ids  tracker CPU ms/frame
-    simpang      1     37     38    83   1.1
-    simpang      2     37     36    81   0.6
-    simpang      3     37     35    82   0.6
-    simpang      4     36     34    82   0.5
-    supervision  1     36     35    78   2.1
-    supervision  2     26     33    70   1.2
-    supervision  3      7     29    53   0.6
-    supervision  4      1     17    38   0.5
+    simpang      1     37     38    83   1.5
+    simpang      2     37     36    81   1.1
+    simpang      3     37     35    82   0.7
+    simpang      4     36     34    82   0.6
+    supervision  1     36     35    78   3.1
+    supervision  2     26     33    70   1.6
+    supervision  3      7     29    53   0.8
+    supervision  4      1     17    38   0.7
 
 At k = 1 both are within the hand count's +-3; this tracker takes half the CPU time, and only it
 keeps counting with a detection stride (supervision has no prediction between detector frames,
