@@ -410,9 +410,9 @@ class IngestServer:
         """Store a batch; if the store refuses its content, split it to find and set aside the culprits.
 
         ``StoreError`` (the database is unavailable) propagates: the whole batch waits for a resend.
-        Any other exception means the store cannot take some message in it (PostgreSQL refuses a NUL
-        character that JSON and pydantic allow, for instance): halving isolates those messages in
-        O(k log n) commits, so one poisoned message neither stops ingest nor blocks its neighbours.
+        Any other exception means the store cannot take some message in it (a value the database
+        cannot hold, a constraint it breaks): halving isolates those messages in O(k log n)
+        commits, so one poisoned message neither stops ingest nor blocks its neighbours.
         """
         try:
             return self.store.ingest(batch, frames)
