@@ -256,3 +256,30 @@ def test_a_message_the_store_refuses_is_isolated_and_the_rest_stored(sqlite_stor
             assert _recv_ack(sock) == ([(9, 9)], [])
         finally:
             ctx.destroy(linger=0)
+
+
+def test_a_site_id_with_a_nul_is_refused_alone_and_the_rest_stored(store_url: str) -> None:
+    """PostgreSQL cannot store NUL characters; the wire refuses such site ids (as site files do), so
+    one such message is refused on its own and neither stops ingest nor holds back its neighbours.
+    (The ingest still isolates any message a store refuses: see ``_store_isolating``.)"""
+    store = open_store(store_url)
+    try:
+        with IngestServer("tcp://127.0.0.1:*", store) as server:
+            ctx: zmq.Context[Any] = zmq.Context()
+            try:
+                sock = _dealer(ctx, server.endpoint)
+                poisoned = encode(factories.health("site-f", 3, 1.7e9)).replace(
+                    b'"site":"site-f"', b'"site":"site-f\\u0000x"'
+                )
+                frames = [encode(factories.health("site-f", seq, 1.7e9)) for seq in (1, 2, 4, 5)]
+                sock.send_multipart([DATA, *frames[:2], poisoned, *frames[2:]])
+                acked, refused = _recv_ack(sock)
+                assert (acked, refused) == ([(1, 2), (4, 5)], [(3, "invalid")])
+                assert server.stats().rejected == {"invalid": 1}
+                assert stored_seqs(store, "site-f") == [1, 2, 4, 5]
+                sock.send_multipart([DATA, encode(factories.health("site-f", 6, 1.7e9))])
+                assert _recv_ack(sock) == ([(6, 6)], [])
+            finally:
+                ctx.destroy(linger=0)
+    finally:
+        store.close()
