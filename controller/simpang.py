@@ -89,7 +89,7 @@ class SimpangAdaptive:
         terminal_s: float = 0.0,
         starve_after_s: float = 150.0,
         init_sat: float = 1.0,
-        clear_veh: float = 0.5,
+        clear_veh: float = 2.0,
     ) -> None:
         self._stage_groups = stage_groups(signal)
         self._groups = sorted(frozenset().union(*self._stage_groups))
@@ -134,12 +134,13 @@ class SimpangAdaptive:
             qm = max(m.queue_m, 0.0) if math.isfinite(m.queue_m) else 0.0
             arrived = max(m.arrived, 0)
             left = max(m.departures, 0)
-            spilled = qm >= 0.8 * self.range
+            view = min(self.range, m.view_m) if m.view_m is not None and m.view_m > 0 else self.range
+            spilled = qm >= 0.8 * view
             if spilled:
                 self.hidden[i] = max(self.hidden[i] + self.lam[i] * dt - arrived, 0.0)
             else:
                 self.lam[i] += a * (arrived / dt - self.lam[i])
-                if qm < 0.5 * self.range:
+                if qm < 0.5 * view:
                     self.hidden[i] = 0.0
             if i in self._green_groups and q >= 2.0 and left > 0:
                 self.sat[i] += min(dt / 20.0, 1.0) * (left / dt - self.sat[i])

@@ -207,6 +207,9 @@ class CameraView:
         self._dets = {
             gid: [(f"cam_{lane}", f"stop_{lane}", lane) for lane in lanes] for gid, lanes in inter.groups.items()
         }
+        self._view = {
+            gid: min(float(traci.lanearea.getLength(d[0])) for d in dets) for gid, dets in self._dets.items()
+        }
         self._seen: dict[str, set[str]] = {gid: set() for gid in inter.groups}
         self._vclass: dict[str, VehicleClass] = {}
 
@@ -237,7 +240,8 @@ class CameraView:
                 self._vclass.pop(vid, None)
             self._seen[gid] = now_ids
             groups[gid] = ApproachObservation(
-                queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures
+                queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures,
+                view_m=self._view[gid],
             )
         return Observation(t=t, groups=groups)
 
