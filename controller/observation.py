@@ -50,6 +50,8 @@ class ApproachObservation:
         occupancy: Share of the last interval the stop-line zone was occupied, 0..1.
         arrivals: Vehicles that entered the camera's view since the previous observation, by class.
         departures: Vehicles that crossed the stop line since the previous observation.
+        view_m: How far up the approach the camera sees, when shorter than the configured range
+            (a short lane, an occluded stretch); ``None`` means the full camera range.
     """
 
     queue_veh: float = 0.0
@@ -57,6 +59,7 @@ class ApproachObservation:
     occupancy: float = 0.0
     arrivals: Mapping[VehicleClass, int] = field(default_factory=dict)
     departures: int = 0
+    view_m: float | None = None
 
     @property
     def arrived(self) -> int:

@@ -207,6 +207,9 @@ class CameraView:
         self._dets = {
             gid: [(f"cam_{lane}", f"stop_{lane}", lane) for lane in lanes] for gid, lanes in inter.groups.items()
         }
+        self._view = {
+            gid: min(float(traci.lanearea.getLength(d[0])) for d in dets) for gid, dets in self._dets.items()
+        }
         self._seen: dict[str, set[str]] = {gid: set() for gid in inter.groups}
         self._vclass: dict[str, VehicleClass] = {}
 
@@ -237,7 +240,8 @@ class CameraView:
                 self._vclass.pop(vid, None)
             self._seen[gid] = now_ids
             groups[gid] = ApproachObservation(
-                queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures
+                queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures,
+                view_m=self._view[gid],
             )
         return Observation(t=t, groups=groups)
 
@@ -440,10 +444,11 @@ def _drive(
     while t < stop:
         for inter, sup, cam, act in sims:
             obs = cam.observe(t)
-            c0 = time.perf_counter()
+            # CPU time of this thread, so that other processes on the machine do not count.
+            c0 = time.thread_time()
             sup.observe(obs)
             state = sup.step(t)
-            timings.append(time.perf_counter() - c0)
+            timings.append(time.thread_time() - c0)
             act.apply(state)
             if state.fallback:
                 result.fallback_steps += 1

@@ -119,3 +119,16 @@ def test_simpang_estimates_a_hidden_backlog_beyond_camera_range() -> None:
         pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=seen), _green(0, 0.0, float(t))), float(t))
     q_ew = pol.queues()[pol._gidx["ew"]]
     assert q_ew > 14 + 5  # about 0.5 veh/s x 30 s beyond view, well above what the camera sees
+
+
+def test_simpang_detects_spill_back_against_a_short_view() -> None:
+    # A 30 m lane: a queue filling it is spilling back although it is far below the 75 m range.
+    pol = SimpangAdaptive(_two_phase(), camera_range_m=75.0)
+    for t in range(1, 61):
+        arr = {VehicleClass.CAR: 1} if t % 2 else {}
+        ew = ApproachObservation(queue_veh=1, queue_m=5, arrivals=arr, view_m=30.0)
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(0, 0.0, float(t))), float(t))
+    full = ApproachObservation(queue_veh=5, queue_m=28.0, view_m=30.0)
+    for t in range(61, 91):
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=full), _green(0, 0.0, float(t))), float(t))
+    assert pol.queues()[pol._gidx["ew"]] > 5 + 5
