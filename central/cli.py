@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from central.cli_link import add_bench, add_ingest, add_keys, add_link_arguments, link_services
 from central.errors import CentralError
+from edge.commands.common import host_port
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,6 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_DB = os.environ.get("SIMPANG_DB_URL", "sqlite:///central.db")
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8080)")
-    return host.strip("[]"), int(port)
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -44,7 +38,7 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 def _add_run(sub: Subparsers) -> None:
     p = sub.add_parser("run", help="serve the engineer API, dashboard and /metrics")
     _add_db(p)
-    p.add_argument("--http", type=_host_port, default=("127.0.0.1", 8080), metavar="HOST:PORT",
+    p.add_argument("--http", type=host_port, default=("127.0.0.1", 8080), metavar="HOST:PORT",
                    help="where the API and dashboard listen (default 127.0.0.1:8080)")
     p.add_argument("--anonymous-role", choices=("viewer",), default=None,
                    help="let requests without a token read (for a wall screen); default: token required")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge.commands.groups import Subparsers
+    from edge.commands.common import Subparsers
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.commands.groups import command_group
+from edge.commands.common import command_group
 from edge.errors import ConfigError, SpoolError
 
 

@@ -9,17 +9,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.commands.groups import command_group
+from edge.commands.common import command_group, host_port
 
 if TYPE_CHECKING:
-    from edge.commands.groups import Subparsers
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:9108)")
-    return host.strip("[]"), int(port)
+    from edge.commands.common import Subparsers
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -33,7 +26,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--key-file", metavar="FILE", help="this box's CurveZMQ secret key file (overrides the site file)")
     p.add_argument("--spool", type=Path, metavar="FILE", help="spool file (overrides the site file)")
     p.add_argument("--model", type=Path, metavar="FILE", help="model file (overrides the site file)")
-    p.add_argument("--health", type=_host_port, default=("127.0.0.1", 9108), metavar="HOST:PORT",
+    p.add_argument("--health", type=host_port, default=("127.0.0.1", 9108), metavar="HOST:PORT",
                    help="health and metrics endpoint (default 127.0.0.1:9108; port 0 picks one)")
     p.add_argument("--no-health", action="store_true", help="serve no health endpoint")
     p.add_argument("--pace", type=float, default=1.0,

@@ -1,4 +1,4 @@
-"""Command groups shared by several modules (``simpang edge ...`` has commands from two modules)."""
+"""Argument-parsing pieces shared by the command modules: command groups and argument types."""
 
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ def command_group(sub: Subparsers, name: str, help_text: str) -> Subparsers:
         if isinstance(action, argparse._SubParsersAction):
             return action
     return parser.add_subparsers(title=f"{name} commands", metavar="ACTION", required=True)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` as an argparse type (``[::1]:8080`` works too)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:8080)")
+    return host.strip("[]"), int(port)
