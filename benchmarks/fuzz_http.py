@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from collections import Counter
@@ -33,6 +31,7 @@ from central.auth import hash_token, new_token
 from central.settings import Settings
 from central.store import Store, open_store
 from controller.config import PhaseConfig, SignalConfig
+from edge.hostinfo import machine
 from edge.messages import (
     Aggregate,
     ApproachMeasures,
@@ -142,10 +141,6 @@ def make_app(store: Store) -> tuple[Any, str]:
     return create_app(Settings(), store), token
 
 
-def machine() -> dict[str, Any]:
-    """Where the figures were taken."""
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
 
 
 def main() -> int:

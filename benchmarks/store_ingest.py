@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 from central.errors import StoreError
 from central.store import open_store
+from edge.hostinfo import machine
 from edge.messages import Aggregate, ApproachMeasures, Envelope, LineCount, MovementCount, encode
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,10 +77,6 @@ def measure(url: str, envs: list[Envelope], frames: list[bytes], batch: int) -> 
     }
 
 
-def machine() -> dict[str, Any]:
-    """Where the figures were taken."""
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(), "load_avg": os.getloadavg()}
 
 
 def main() -> int:

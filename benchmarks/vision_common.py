@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.replay import machine
+from edge.hostinfo import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

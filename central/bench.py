@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from central.errors import CentralError
+from edge.hostinfo import machine
 from edge.messages import Aggregate, ApproachMeasures, LineCount, encode
 
 #: Targets of issue 5 (aggregates per second, durably stored).
@@ -244,16 +244,6 @@ def encode_sample() -> bytes:
     return encode(Envelope(site="bench-site", seq=1, sent_at=time.time(), body=sample_aggregate(0)))
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "loadavg_1m_at_end": round(load[0], 2),
-    }
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -25,7 +25,6 @@ import csv
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import time
@@ -45,6 +44,7 @@ from edge.config import CameraConfig, SiteConfig, reference_problems
 from edge.config_loader import load_site
 from edge.detect import DetectStage, load_detector
 from edge.errors import ConfigError, OutputError
+from edge.hostinfo import machine
 from edge.measure import CountTotals, SiteMeasures
 from edge.messages import Aggregate, HiResEvent
 from edge.track import Tracker
@@ -301,20 +301,6 @@ class _Annotator:
         self._writer.release()
 
 
-def machine() -> dict[str, Any]:
-    """A short description of the machine, for benchmark records."""
-    import onnxruntime as ort  # noqa: PLC0415 - only needed when writing a summary
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "onnxruntime": ort.__version__,
-    }
 
 
 def _progress(total: int | None, enabled: bool) -> Any:
