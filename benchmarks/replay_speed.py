@@ -46,6 +46,10 @@ def main() -> None:
                 f"left {errors['left']['counted']}/{errors['left']['hand']} ({errors['left']['error']:+.1%}), "
                 f"right {errors['right']['counted']}/{errors['right']['hand']} ({errors['right']['error']:+.1%})"
             )
+            print(
+                f"      CPU ms per frame: pipeline {t['pipeline_cpu_ms_per_frame']}, "
+                f"model only {t['model_only_cpu_ms_per_frame']} (per detected frame)"
+            )
             print("      ms: " + ", ".join(f"{a} {b}" for a, b in s["stage_ms"].items()))
     k1 = next((r for r in runs if r["stride"] == 1), None)
     ok_k = [r["stride"] for r in runs if r["throughput"]["pipeline_fps"] >= REALTIME_FPS and r["counts"]["within_target"]]

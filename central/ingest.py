@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import zmq
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import ValidationError
 from zmq.utils.monitor import recv_monitor_message
 
 from central.errors import CentralError, StoreError
@@ -148,7 +149,7 @@ class IngestServer:
         self._m = _Metrics(self.registry)
         self._sites: OrderedDict[str, SiteStats] = OrderedDict()
         self._pushes: dict[str, _Push] = {}
-        self._requests: queue.SimpleQueue[tuple[str, ConfigPush]] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[str, Envelope]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -214,8 +215,15 @@ class IngestServer:
         """Send a validated plan to ``site``'s edge, again and again until it answers.
 
         A newer push for the same site replaces an unanswered older one.
+
+        Raises:
+            CentralError: ``site`` is not a valid site id.
         """
-        self._requests.put((site, push))
+        try:
+            env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
+        except ValidationError:
+            raise CentralError(f"cannot push to {site!r}: not a valid site id") from None
+        self._requests.put((site, env))
 
     def pending_pushes(self) -> dict[str, int]:
         """Sites with a push not yet answered -> the pushed version."""
@@ -410,9 +418,9 @@ class IngestServer:
         """Store a batch; if the store refuses its content, split it to find and set aside the culprits.
 
         ``StoreError`` (the database is unavailable) propagates: the whole batch waits for a resend.
-        Any other exception means the store cannot take some message in it (PostgreSQL refuses a NUL
-        character that JSON and pydantic allow, for instance): halving isolates those messages in
-        O(k log n) commits, so one poisoned message neither stops ingest nor blocks its neighbours.
+        Any other exception means the store cannot take some message in it (a value the database
+        cannot hold, a constraint it breaks): halving isolates those messages in O(k log n)
+        commits, so one poisoned message neither stops ingest nor blocks its neighbours.
         """
         try:
             return self.store.ingest(batch, frames)
@@ -466,19 +474,21 @@ class IngestServer:
             log.info("site %s %s plan version %d%s", site, "applied" if ack.applied else "refused",
                      ack.version, (": " + "; ".join(ack.reasons)) if ack.reasons else "")
             if self.on_config_ack is not None:
-                self.on_config_ack(site, ack)
+                try:
+                    self.on_config_ack(site, ack)
+                except Exception:  # the app's callback must not take ingest down with it
+                    log.exception("on_config_ack callback failed for site %s plan version %d", site, ack.version)
 
     def _send_pushes(self, sock: zmq.Socket[Any]) -> None:
         while True:
             try:
-                site, push = self._requests.get_nowait()
+                site, env = self._requests.get_nowait()
             except queue.Empty:
                 break
             with self._lock:
                 current = self._pushes.get(site)
-                if current is not None and current.envelope.seq == push.version:
+                if current is not None and current.envelope.seq == env.seq:
                     continue  # already on its way; keep its resend timer
-                env = Envelope(site=site, seq=push.version, sent_at=time.time(), body=push)
                 self._pushes[site] = _Push(env, encode(env))
         now = time.monotonic()
         with self._lock:

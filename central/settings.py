@@ -21,5 +21,5 @@ class Settings(BaseModel):
     )
     max_range_s: float = Field(31 * 86400.0, gt=0, description="Longest time range one measures or events request may span.")
     max_bins: int = Field(5000, ge=1, description="Most bins one measures request may return.")
-    max_rows: int = Field(500_000, ge=1, description="Most stored messages one request may read.")
+    max_rows: int = Field(100_000, ge=1, description="Most stored messages one request may read (bounds memory: a month of 1-minute aggregates is 44,640).")
     title: str = Field("Simpang central", description="Name shown in the dashboard and the OpenAPI docs.")

@@ -77,11 +77,14 @@ class LineCounter:
         now_side = np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
         before = side[rows]
         decided = now_side != 0
-        flipped = decided & (before != 0) & (before != now_side)
-        t = self.segment.along(anchors)
-        within = (t >= -self._margin) & (t <= 1.0 + self._margin)
-        count = flipped & within & ~done[rows]
         side[rows] = np.where(decided, now_side, before)
+        flipped = decided & (before != 0) & (before != now_side)
+        if not flipped.any():  # the usual frame: nobody crossed
+            return np.zeros((0, 2), np.int64)
+        t = self.segment.along(anchors[flipped])
+        count = np.zeros(len(rows), dtype=bool)
+        count[flipped] = (t >= -self._margin) & (t <= 1.0 + self._margin)
+        count &= ~done[rows]
         done[rows[count]] = True
         hits = rows[count]
         return np.stack([hits, now_side[count].astype(np.int64)], axis=1)

@@ -71,7 +71,7 @@ class Polygon:
         [True, False]
     """
 
-    __slots__ = ("_x0", "_x1", "_y0", "_y1", "vertices")
+    __slots__ = ("_hi", "_lo", "_x0", "_x1", "_y0", "_y1", "vertices")
 
     def __init__(self, vertices: npt.ArrayLike) -> None:
         self.vertices = as_points(vertices)
@@ -88,19 +88,25 @@ class Polygon:
         self._y0 = self.vertices[:, 1]
         self._x1 = np.roll(self._x0, -1)
         self._y1 = np.roll(self._y0, -1)
+        self._lo = self.vertices.min(axis=0)
+        self._hi = self.vertices.max(axis=0)
 
     def contains(self, points: Points) -> npt.NDArray[np.bool_]:
         """``(N,)`` True where a point lies inside (crossing-number rule; edges count as inside-ish)."""
         p = as_points(points)
-        if len(p) == 0:
-            return np.zeros(0, dtype=bool)
-        px = p[:, 0:1]
-        py = p[:, 1:2]
+        inside = np.zeros(len(p), dtype=bool)
+        # Only points within the bounding box need the edge test (most of a busy frame is not).
+        box = np.flatnonzero(np.all((p >= self._lo) & (p <= self._hi), axis=1))
+        if len(box) == 0:
+            return inside
+        px = p[box, 0:1]
+        py = p[box, 1:2]
         straddles = (self._y0 > py) != (self._y1 > py)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_cross = self._x0 + (py - self._y0) * (self._x1 - self._x0) / (self._y1 - self._y0)
         hits = straddles & (px < x_cross)
-        return np.asarray(np.count_nonzero(hits, axis=1) % 2 == 1)
+        inside[box] = np.count_nonzero(hits, axis=1) % 2 == 1
+        return inside
 
 
 class Homography:

@@ -393,11 +393,14 @@ def _run(
     every = max(1, (source.expected_frames or expected or 1) // max(1, options.model_sample))
     model_s: list[float] = []
     excluded = 0.0
+    excluded_cpu = 0.0
+    model_cpu: list[float] = []
     bar = _progress(expected, options.progress)
     frames = 0
     last: Frame | None = None
     perf = time.perf_counter
     t_start = perf()
+    cpu_start = time.process_time()
     try:
         while True:
             t0 = perf()
@@ -425,9 +428,12 @@ def _run(
                 annotator.draw(frame.image, tracks, measures.totals())
                 timer.add("annotate", perf() - t5)
             if frame.index % every == 0 and len(model_s) < options.model_sample:
-                t6 = perf()
-                model_s.append(_model_only_s(detect, source, frame))
+                t6, c6 = perf(), time.process_time()
+                wall_s, cpu_s = _model_only_s(detect, source, frame)
+                model_s.append(wall_s)
+                model_cpu.append(cpu_s)
                 excluded += perf() - t6
+                excluded_cpu += time.process_time() - c6
             frames += 1
             last = frame
             bar.update(1)
@@ -435,12 +441,14 @@ def _run(
             for agg in measures.flush(last.stamp.shifted(1.0 / source.fps), final=True):
                 out.aggregate(agg)
         wall = perf() - t_start - excluded
+        cpu = time.process_time() - cpu_start - excluded_cpu
     finally:
         bar.close()
         out.close()
         if annotator is not None:
             annotator.close()
     model_ms = 1000.0 * sum(model_s) / len(model_s) if model_s else None
+    model_cpu_ms = 1000.0 * sum(model_cpu) / len(model_cpu) if model_cpu else None
     summary = _summary(
         options=options,
         site=site,
@@ -451,7 +459,9 @@ def _run(
         out=out,
         frames=frames,
         wall=wall,
+        cpu=cpu,
         model_ms=model_ms,
+        model_cpu_ms=model_cpu_ms,
         sampled=len(model_s),
         totals=measures.totals(),
     )
@@ -461,16 +471,16 @@ def _run(
     return ReplayResult(summary=summary, out_dir=folder, files=files)
 
 
-def _model_only_s(detect: DetectStage, source: VideoFileSource, frame: Frame) -> float:
-    """Seconds the detector alone (preprocess + inference + NMS) takes on ``frame``.
+def _model_only_s(detect: DetectStage, source: VideoFileSource, frame: Frame) -> tuple[float, float]:
+    """Wall and CPU seconds the detector alone (preprocess + inference + NMS) takes on ``frame``.
 
     Waits (briefly) for the decoder to fill its queue and block, so that the sample measures the
     model on its own rather than the model competing with decoding.
     """
     source.wait_idle(timeout=1.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     detect.detector.detect(frame.image)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _summary(
@@ -484,7 +494,9 @@ def _summary(
     out: _Outputs,
     frames: int,
     wall: float,
+    cpu: float,
     model_ms: float | None,
+    model_cpu_ms: float | None,
     sampled: int,
     totals: CountTotals,
 ) -> dict[str, Any]:
@@ -546,6 +558,10 @@ def _summary(
             if model_fps is None
             else round(pipeline_fps / (model_fps * detect.stride), 3),
             "realtime_factor": round(pipeline_fps / source.fps, 3),
+            # CPU time (all threads of this process) does not depend on what else the machine
+            # runs, unlike frames per second on a shared box: compare these across machines.
+            "pipeline_cpu_ms_per_frame": round(1000.0 * cpu / max(frames, 1), 3),
+            "model_only_cpu_ms_per_frame": None if model_cpu_ms is None else round(model_cpu_ms, 3),
             "wall_s": round(wall, 3),
         },
         "stage_ms": stage_ms,

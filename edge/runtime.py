@@ -177,6 +177,8 @@ class EdgeRuntime:
         self._t0 = time.monotonic()
         self._control: ControlStage | None = None
         self.health_port: int | None = None
+        self._cabinet: Any = None
+        self._queues: dict[str, float] = {}
 
     # -- PlanTarget (called from the publisher thread) --------------------------------------
     def current_signal(self) -> SignalConfig | None:
@@ -208,6 +210,12 @@ class EdgeRuntime:
             from edge.control import ControlStage  # noqa: PLC0415 - needs the controller only here
 
             self._control = ControlStage(self.site, now=time.monotonic(), epoch=time.time())
+            if not twin:
+                from controller.actuator import SimulatedCabinet  # noqa: PLC0415
+
+                # No cabinet driver exists yet (controller/actuator.py describes the NTCIP 1202
+                # mapping): the states go to an in-process cabinet with its own conflict monitor.
+                self._cabinet = SimulatedCabinet(self.site.signal)
         ch = make_channels(ring, ctx, with_signal=twin and self._control is not None)
         stage_opts = StageOptions(opts.site_path, self.camera.id, pace=opts.pace, loops=opts.loops, limit=opts.limit,
                                   results_dir=opts.results_dir, model_path=opts.model_path)
@@ -260,6 +268,7 @@ class EdgeRuntime:
             self._drain_stats(ch)
             for snap in _drain(ch.live):
                 last_live, live_received = snap, now
+                self._queues = {aid: float(a.queue_veh) for aid, a in snap.approaches.items()}
                 if self._control is not None:
                     self._control.observe(snap.t, snap.approaches, snap.healthy)
             if self._control is not None and now - last_step >= step_s:
@@ -278,6 +287,8 @@ class EdgeRuntime:
                     if ch.signal is not None:
                         with contextlib.suppress(queue.Full):
                             ch.signal.put_nowait(state)
+                    elif self._cabinet is not None:
+                        self._cabinet.apply(state)
                 events = self._control.take_events()
                 if events:
                     publisher.publish(Events(events=events))
@@ -355,6 +366,7 @@ class EdgeRuntime:
             detector_fps=det.fps if det else 0.0,
             control_mode=control.mode if control is not None else "none",
             phase=sorted(state.green) if state is not None else [],
+            queues=dict(self._queues),
             plan_version=self.plan_version,
             spool_depth=pst.spool_depth,
             spool_evicted=pst.spool_evicted,

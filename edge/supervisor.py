@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import signal
@@ -201,6 +202,16 @@ def _stage_main(
     # The supervisor decides when a stage stops; Ctrl-C in a terminal reaches the whole process
     # group, and a stage dying on it would lose in-flight work before the ordered stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _name_process(f"simpang-{name}")
     ctx = StageContext(name, heartbeat, stop)
     ctx.beat()
     target(ctx, *args)
+
+
+def _name_process(title: str) -> None:
+    """Show the stage's name in ``ps``/``top`` (Linux ``PR_SET_NAME``; 15 characters)."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, title.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
+    except (OSError, AttributeError):
+        log.debug("cannot name process %s on this platform", title)

@@ -97,7 +97,7 @@ function renderStatus(st, plan) {
   if (agg) {
     const counts = classTotals(agg);
     $("last-count").textContent = sum(counts).toLocaleString();
-    $("last-count-sub").textContent = `${fmtTime(agg.start)} · ${agg.duration_s} s · ` +
+    $("last-count-sub").textContent = `${fmtTime(agg.start)} · ${Math.round(agg.duration_s)} s · ` +
       CLASSES.filter((c) => counts[c]).map((c) => `${c} ${counts[c]}`).join(", ");
   } else {
     $("last-count").textContent = "–";

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from central.settings import Settings
 from central.store import Store
 from tests.central.apphelpers import Api, make_api
 from tests.central.factories import T0, ack, aggregate, events, health, signal
@@ -190,3 +191,14 @@ def test_metrics_expose_store_and_http_series(api: Api) -> None:
     assert 'simpang_store_site_lag_seconds{site="s1"}' in text
     assert "simpang_plans_pending 0.0" in text
     assert 'simpang_http_requests_total{method="GET",route="/api/sites",status="200"} 1.0' in text
+
+
+def test_too_many_rows_is_422_not_a_memory_blowup(sqlite_store: Store) -> None:
+    api = make_api(sqlite_store, Settings(max_rows=10))
+    _fill(sqlite_store)
+    with api.client:
+        r = api.client.get(
+            "/api/sites/s1/measures", params={"start": T0, "end": T0 + 3600}, headers=api.headers["viewer"]
+        )
+    assert r.status_code == 422
+    assert "more than 10 aggregate messages" in r.text

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from central.errors import CentralError
 from central.ingest import IngestServer
 from central.push import ConfigPusher
 from central.store import Store
@@ -47,3 +50,12 @@ def test_pending_plans_reach_the_edge_and_the_store_records_its_answers(tmp_path
             pub.stop()
             spool.close()
             pusher.stop()
+
+
+def test_push_to_an_invalid_site_id_is_a_clear_error(sqlite_store: Store) -> None:
+    from edge.messages import ConfigPush  # noqa: PLC0415
+
+    with IngestServer("tcp://127.0.0.1:*", sqlite_store) as server:
+        with pytest.raises(CentralError, match="not a valid site id"):
+            server.push_config("no such site!", ConfigPush(version=1, signal=factories.signal()))
+        assert server.pending_pushes() == {}

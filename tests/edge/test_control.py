@@ -76,3 +76,40 @@ def test_starts_in_fallback_goes_adaptive_when_healthy_and_back_when_stale() -> 
     assert {e.code for e in events} >= {1, 8, 10}  # green begin, yellow begin, red clearance begin
     assert all(e.ts > 1_700_000_000.0 for e in events)
     assert stage.take_events() == []
+
+
+def test_runtime_applies_a_pushed_plan_at_a_safe_boundary_and_acknowledges() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    from edge.messages import ConfigAck, ConfigPush  # noqa: PLC0415
+    from edge.runtime import EdgeRuntime, RuntimeOptions  # noqa: PLC0415
+
+    site = _site(recover_after_s=0.0)
+    assert site.signal is not None
+    rt = EdgeRuntime(site, RuntimeOptions(site_path=Path("unused.yaml")))
+    rt._control = ControlStage(site, now=0.0, epoch=1_700_000_000.0)
+    acks: list[ConfigAck] = []
+    longer = site.signal.model_copy(update={"phases": [
+        p.model_copy(update={"timings": p.timings.model_copy(update={"max_green": p.timings.max_green + 10})})
+        for p in site.signal.phases
+    ]})
+    rt.schedule_plan(ConfigPush(version=7, signal=longer, author="alice"), acks.append)
+    bad = site.signal.model_copy(update={"phases": [
+        p.model_copy(update={"timings": p.timings.model_copy(update={"min_green": 2.0})}) for p in site.signal.phases
+    ]})
+    rt.schedule_plan(ConfigPush(version=8, signal=bad, author="mallory"), acks.append)
+    for t in range(1, 200):
+        rt._control.observe(float(t), _live({"north": 3, "south": 3, "east": 3, "west": 3}))
+        rt._control.step(float(t))
+        rt._apply_plans()
+        if any(a.version == 7 for a in acks):
+            break
+    refused = [a for a in acks if a.version == 8]
+    applied = [a for a in acks if a.version == 7]
+    assert refused
+    assert not refused[0].applied
+    assert any("min_green" in r for r in refused[0].reasons)
+    assert applied
+    assert applied[0].applied
+    assert rt.plan_version == 7
+    assert rt.current_signal() == longer

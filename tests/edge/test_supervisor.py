@@ -53,6 +53,11 @@ def test_stop_runs_in_order_and_stages_finish_cleanly(tmp_path: Path) -> None:
     sup.add(StageSpec("b", beat_forever, (str(b),)))
     sup.start()
     _poll_until(sup, lambda: all(s.alive for s in sup.status()))
+
+    def names() -> set[str]:
+        return {Path(f"/proc/{s.pid}/comm").read_text().strip() for s in sup.status()}
+
+    _poll_until(sup, lambda: names() == {"simpang-a", "simpang-b"})  # ps and top show which stage is which
     sup.stop(["b", "a"])
     assert a.exists()
     assert b.exists()
