@@ -90,12 +90,17 @@ def combine_datasets(folders: list[Path], out: Path) -> Path:
     return out
 
 
-def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings()) -> Path:
-    """Train on ``data_yaml``; returns the best checkpoint (``.pt``)."""
+def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings(), init: Path | None = None) -> Path:
+    """Train on ``data_yaml`` (continuing from checkpoint ``init`` if given); returns the best checkpoint."""
     if not data_yaml.is_file():
         raise ModelError(f"no dataset at {data_yaml}: create one with 'simpang model dataset'")
     ul = _ultralytics()
-    model = ul.YOLO(str(_scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml"))))
+    if init is not None:
+        if not init.is_file():
+            raise ModelError(f"no checkpoint at {init}")
+        model = ul.YOLO(str(init))
+    else:
+        model = ul.YOLO(str(_scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml"))))
     kwargs: dict[str, Any] = {
         "data": str(data_yaml),
         "imgsz": settings.imgsz,
