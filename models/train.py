@@ -112,7 +112,8 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSetting
         "project": str(run_dir.parent.resolve()),
         "name": run_dir.name,
         "exist_ok": True,
-        "pretrained": False,
+        # From scratch, unless continuing from a checkpoint (whose weights must then be kept).
+        "pretrained": init is not None,
         "rect": settings.rect,
         "amp": False,
         "cache": "ram",
