@@ -22,7 +22,7 @@ TARGET = 0.05
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="the committed default model is under-trained (1 h on a shared 2-core CPU, held-out mAP50 0.20): "
+    reason="the committed default model is under-trained (1.2 h on a shared 2-core CPU, held-out mAP50 0.20): "
     "vision finds too few vehicles to count; see models/README.md and benchmarks/results/twin_vision.json",
     strict=False,
 )
