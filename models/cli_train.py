@@ -52,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
+    t.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (.pt) instead of from scratch")
     t.set_defaults(handler=run_train)
 
     e = group.add_parser("evaluate", help="score an ONNX detector on a YOLO-format dataset through Simpang's inference path")
@@ -95,7 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
     )
     data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
-    best = train(data_yaml, args.run_dir, settings)
+    best = train(data_yaml, args.run_dir, settings, init=args.init)
     onnx_path = export_onnx(best, args.out, settings)
     metrics = score(onnx_path, args.held_out, "val", "auto", 0.3) if args.held_out else {}
     extra: dict[str, object] = {

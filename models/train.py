@@ -90,12 +90,17 @@ def combine_datasets(folders: list[Path], out: Path) -> Path:
     return out
 
 
-def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings()) -> Path:
-    """Train on ``data_yaml``; returns the best checkpoint (``.pt``)."""
+def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings(), init: Path | None = None) -> Path:
+    """Train on ``data_yaml`` (continuing from checkpoint ``init`` if given); returns the best checkpoint."""
     if not data_yaml.is_file():
         raise ModelError(f"no dataset at {data_yaml}: create one with 'simpang model dataset'")
     ul = _ultralytics()
-    model = ul.YOLO(str(_scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml"))))
+    if init is not None:
+        if not init.is_file():
+            raise ModelError(f"no checkpoint at {init}")
+        model = ul.YOLO(str(init))
+    else:
+        model = ul.YOLO(str(_scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml"))))
     kwargs: dict[str, Any] = {
         "data": str(data_yaml),
         "imgsz": settings.imgsz,
@@ -107,7 +112,8 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSetting
         "project": str(run_dir.parent.resolve()),
         "name": run_dir.name,
         "exist_ok": True,
-        "pretrained": False,
+        # From scratch, unless continuing from a checkpoint (whose weights must then be kept).
+        "pretrained": init is not None,
         "rect": settings.rect,
         "amp": False,
         "cache": "ram",
