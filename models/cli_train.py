@@ -15,23 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edge.commands.common import command_group
 from models.errors import ModelError
-
-
-def model_group(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The ``model`` command's own sub-command action, creating the group if nobody has yet."""
-    parser = sub.choices.get("model")
-    if parser is None:
-        parser = sub.add_parser("model", help="make, fetch and inspect detector models")
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(title="model commands", metavar="COMMAND", required=True)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``model dataset`` and ``model train``."""
-    group = model_group(sub)
+    group = command_group(sub, "model", "make, fetch and inspect detector models")
     d = group.add_parser("dataset", help="render a domain-randomised YOLO dataset from the digital twin")
     d.add_argument("--out", type=Path, required=True, help="new folder to write images, labels and data.yaml into")
     d.add_argument("--episodes", type=int, default=100, help="SUMO runs, each with its own seed, light, demand and camera (default 100)")
