@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import yaml
 
 from controller.sumo import parse_tripinfo
 from edge.closed_loop import LoopOptions, run_loop
+from edge.config import SiteConfig
 from edge.config_loader import load_site, parse_site, resolve_path
 from edge.errors import EdgeError
 
@@ -104,8 +106,11 @@ def _demo_site(opts: DemoOptions, work: Path, zmq_port: int) -> tuple[Path, floa
     return path, horizon
 
 
-def run_demo(opts: DemoOptions) -> dict[str, Any]:
-    """Run the demo; return the summary (see the module docstring)."""
+def run_demo(opts: DemoOptions, present: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run the demo; hand the summary to ``present`` and return it (see the module docstring).
+
+    Without ``opts.headless`` central and its dashboard stay up after the summary until Ctrl-C.
+    """
     work = opts.out_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for old in ("central.db", "central.db-wal", "central.db-shm", "spool.sqlite", "spool.sqlite-wal", "spool.sqlite-shm"):
@@ -148,6 +153,19 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         stored: dict[str, Any] = next((s for s in sites if s.get("site") == site.site_id), {})
         measures = _get(f"{url}/api/sites/{site.site_id}/measures?start={started - 3600:.0f}"
                         f"&end={time.time() + horizon + 3600:.0f}&bin_s=86400")
+        summary = _summarise(opts, work, site=site, site_path=site_path, url=url, horizon=horizon,
+                             edge_summary=edge_summary, stored=stored, measures=measures)
+        if present is not None:
+            present(summary)
+        if not opts.headless:
+            # A person is watching: keep central (and its dashboard) up until they are done.
+            print(f"simpang demo: the dashboard stays up at {url}/ until Ctrl-C", file=sys.stderr, flush=True)
+            try:
+                while central.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        return summary
     finally:
         if edge is not None and edge.poll() is None:
             edge.kill()
@@ -157,6 +175,11 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             central.kill()
         central_log.close()
+
+
+def _summarise(opts: DemoOptions, work: Path, *, site: SiteConfig, site_path: Path, url: str, horizon: float,
+               edge_summary: dict[str, Any], stored: dict[str, Any], measures: dict[str, Any]) -> dict[str, Any]:
+    """Counts against ground truth, delays against the baselines, what central holds."""
     vision: dict[str, int] = {}
     for b in measures.get("bins", []):
         for mid, by_cls in b.get("movements", {}).items():
@@ -214,7 +237,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     print("  average delay (RESCO: timeLoss + departDelay, unfinished included):")
     for k, v in d.items():
         print(f"    {k:<26} {v:7.2f} s")
-    print(f"  central stored {summary['central']['messages_stored']} messages; dashboard was at {summary['central']['url']}/")
+    print(f"  central stored {summary['central']['messages_stored']} messages (dashboard {summary['central']['url']}/)")
 
 
 def summary_json(summary: dict[str, Any]) -> str:

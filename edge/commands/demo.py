@@ -20,7 +20,8 @@ def add_parser(sub: Subparsers) -> None:
         "the adaptive controller driving SUMO, prints the dashboard URL, and ends with a summary.",
     )
     p.add_argument("--duration", type=float, default=120.0, help="seconds to run the edge (default 120)")
-    p.add_argument("--headless", action="store_true", help="run unattended (no prompts); the dashboard URL is still printed")
+    p.add_argument("--headless", action="store_true",
+                   help="run unattended and exit after the summary (without it the dashboard stays up until Ctrl-C)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.add_argument("--seed", type=int, default=7, help="twin scenario seed (default 7, unseen in training)")
     p.add_argument("--lighting", default="dusk", help="twin lighting preset (default dusk)")
@@ -42,9 +43,5 @@ def run(args: argparse.Namespace) -> int:
     opts = DemoOptions(duration_s=args.duration, headless=args.headless, seed=args.seed, lighting=args.lighting,
                        demand=args.demand, pace=args.pace, http_port=args.port, out_dir=args.out,
                        baselines=not args.no_baselines)
-    summary = run_demo(opts)
-    if args.json:
-        print(summary_json(summary))
-    else:
-        print_summary(summary)
+    run_demo(opts, present=(lambda s: print(summary_json(s), flush=True)) if args.json else print_summary)
     return 0

@@ -15,7 +15,7 @@ from edge.demo import SITE, DemoOptions, run_demo
 def test_demo_runs_the_whole_chain_and_reports(tmp_path: Path) -> None:
     model = resolve_path(SITE, load_site(SITE).model.path)
     assert model.exists(), f"the default model {model} must be committed"
-    summary = run_demo(DemoOptions(duration_s=25.0, pace=1.0, http_port=0, out_dir=tmp_path / "demo", seed=21))
+    summary = run_demo(DemoOptions(duration_s=25.0, pace=1.0, http_port=0, headless=True, out_dir=tmp_path / "demo", seed=21))
     edge = summary["edge"]
     assert edge["frames"] > 50
     assert edge["stage_restarts"] == 0
