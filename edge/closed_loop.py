@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -109,19 +109,14 @@ class LoopResult:
         }
 
 
-def _webster_inputs(case_inter: object, approaches: dict[str, tuple[str, ...]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Design and saturation flows per approach, summed from the harness's lane groups."""
-    flows: dict[str, float] = {}
-    sat: dict[str, float] = {}
-    for group, value in getattr(case_inter, "design_flows", {}).items():
+def _per_approach(by_group: Mapping[str, float], approaches: Iterable[str]) -> dict[str, float]:
+    """Sum lane-group figures (``north``, ``north_right``) into their approach (``north``)."""
+    out: dict[str, float] = {}
+    for group, value in by_group.items():
         a = next((ap for ap in approaches if group == ap or group.startswith(ap + "_")), None)
         if a is not None:
-            flows[a] = flows.get(a, 0.0) + value
-    for group, value in getattr(case_inter, "saturation", {}).items():
-        a = next((ap for ap in approaches if group == ap or group.startswith(ap + "_")), None)
-        if a is not None:
-            sat[a] = sat.get(a, 0.0) + value
-    return flows, sat
+            out[a] = out.get(a, 0.0) + value
+    return out
 
 
 def run_loop(site: SiteConfig, opts: LoopOptions, progress: Callable[[float], None] | None = None) -> LoopResult:
@@ -176,7 +171,8 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
     flows = sat = None
     if opts.feed == "fixed":
         config = ControllerConfig(**{**config.model_dump(), "algorithm": "fixed", "params": {}})
-        flows, sat = _webster_inputs(harness_inter, dict(sc.approaches))
+        flows = _per_approach(harness_inter.design_flows, sc.approaches)
+        sat = _per_approach(harness_inter.saturation, sc.approaches)
     elif opts.algorithm is not None:
         config = ControllerConfig(**{**config.model_dump(), "algorithm": opts.algorithm, "params": {}})
     control = ControlStage(site, now=0.0, epoch=time.time(), config=config, flows=flows, saturation=sat)

@@ -38,7 +38,7 @@ from edge.config import CameraConfig, SiteConfig
 from edge.errors import ConfigError
 from edge.framering import FrameRing
 from edge.health_http import HealthServer
-from edge.messages import ConfigAck, ConfigPush, Events, Health
+from edge.messages import CameraHealth, ConfigAck, ConfigPush, Events, Health
 from edge.publish import LinkSettings, Publisher
 from edge.spool import Spool
 from edge.stages import (
@@ -345,13 +345,15 @@ class EdgeRuntime:
         cap, det = self._stats.get("capture"), self._stats.get("detect")
         if cap is not None:
             self._m_frames.set(cap.frames)
-            self._m_dropped.set(cap.dropped + (det.dropped if det else 0))
+            self._m_dropped.set(self._dropped())
         if det is not None:
             self._m_det_fps.set(det.fps)
 
-    def _health(self, sup: Supervisor, publisher: Publisher) -> Health:
-        from edge.messages import CameraHealth  # noqa: PLC0415
+    def _dropped(self) -> int:
+        """Frames dropped anywhere: stale frames at the camera and unseen frames in the ring."""
+        return sum(s.dropped for s in self._stats.values() if s.stage in ("capture", "detect"))
 
+    def _health(self, sup: Supervisor, publisher: Publisher) -> Health:
         cap, det = self._stats.get("capture"), self._stats.get("detect")
         cam_ok = any(s.alive and s.heartbeat_age_s < 5.0 for s in sup.status() if s.name == "capture")
         control = self._control
@@ -362,7 +364,7 @@ class EdgeRuntime:
         return Health(
             uptime_s=time.monotonic() - self._t0,
             cameras=[CameraHealth(camera=self.camera.id, ok=cam_ok, fps=cap.fps if cap else 0.0,
-                                  dropped=(cap.dropped if cap else 0) + (det.dropped if det else 0))],
+                                  dropped=self._dropped())],
             detector_fps=det.fps if det else 0.0,
             control_mode=control.mode if control is not None else "none",
             phase=sorted(state.green) if state is not None else [],
@@ -407,7 +409,7 @@ class EdgeRuntime:
         cap, det = self._stats.get("capture"), self._stats.get("detect")
         self.summary.uptime_s = time.monotonic() - self._t0
         self.summary.frames = cap.frames if cap else 0
-        self.summary.frames_dropped = (cap.dropped if cap else 0) + (det.dropped if det else 0)
+        self.summary.frames_dropped = self._dropped()
         self.summary.detector_fps = det.fps if det else 0.0
         self.summary.control_mode = self._control.mode if self._control is not None else "none"
         self.summary.stage_restarts = sup.restarts
