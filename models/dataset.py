@@ -75,6 +75,10 @@ class Recipe:
         min_visibility: Label a vehicle only if this much of it is visible.
         min_side_px: Label a vehicle only if its box is at least this wide and tall.
         size: Rendered image size.
+        camera_jitter: Draw a camera per episode; without it every episode uses the site camera.
+        camera: ``"any"``: any corner, height, distance and lens (a model for many sites);
+            ``"site"``: the site camera's pose with a mounting tolerance (a few degrees, half a
+            metre), a model for one site, which is how a deployed camera is specialised.
     """
 
     episodes: int = 80
@@ -88,6 +92,7 @@ class Recipe:
     min_side_px: float = 5.0
     size: tuple[int, int] = (640, 360)
     camera_jitter: bool = True
+    camera: str = "any"
     extra: dict[str, str] = field(default_factory=dict)
 
     def draw_episodes(self) -> list[Episode]:
@@ -98,22 +103,43 @@ class Recipe:
         site = TwinOptions()
         for i in range(self.episodes):
             jitter = self.camera_jitter
+            pose = self._pose(rng, site) if jitter else (site.corner_deg, site.pole_m, site.distance_m, site.hfov_deg, site.roll_deg)
             out.append(
                 Episode(
                     index=i,
                     seed=self.seed * 1000 + i,
                     lighting=str(rng.choice(list(self.lightings))),
                     demand=float(rng.uniform(*self.demand)),
-                    corner_deg=float(rng.choice([45.0, 135.0, 225.0, 315.0]) + rng.uniform(-12, 12)) if jitter else site.corner_deg,
-                    pole_m=float(rng.uniform(7.0, 13.0)) if jitter else site.pole_m,
-                    distance_m=float(rng.uniform(18.0, 40.0)) if jitter else site.distance_m,
-                    hfov_deg=float(rng.uniform(62.0, 95.0)) if jitter else site.hfov_deg,
-                    roll_deg=float(rng.normal(0.0, 1.5)) if jitter else site.roll_deg,
+                    corner_deg=pose[0],
+                    pole_m=pose[1],
+                    distance_m=pose[2],
+                    hfov_deg=pose[3],
+                    roll_deg=pose[4],
                     warmup_s=float(rng.uniform(45.0, 150.0)),
                     split="val" if i >= self.episodes - n_val else "train",
                 )
             )
         return out
+
+    def _pose(self, rng: np.random.Generator, site: TwinOptions) -> tuple[float, float, float, float, float]:
+        """Corner bearing, pole height, distance, field of view and roll of one episode's camera."""
+        if self.camera == "site":
+            return (
+                site.corner_deg + float(rng.uniform(-4.0, 4.0)),
+                site.pole_m + float(rng.uniform(-0.6, 0.6)),
+                site.distance_m + float(rng.uniform(-2.0, 2.0)),
+                site.hfov_deg + float(rng.uniform(-3.0, 3.0)),
+                float(rng.normal(0.0, 0.8)),
+            )
+        if self.camera != "any":
+            raise ValueError(f"camera must be 'any' or 'site', not {self.camera!r}")
+        return (
+            float(rng.choice([45.0, 135.0, 225.0, 315.0]) + rng.uniform(-12, 12)),
+            float(rng.uniform(7.0, 13.0)),
+            float(rng.uniform(18.0, 40.0)),
+            float(rng.uniform(62.0, 95.0)),
+            float(rng.normal(0.0, 1.5)),
+        )
 
 
 def yolo_lines(xyxy: npt.NDArray[np.float32], class_id: npt.NDArray[np.int64], size: tuple[int, int]) -> list[str]:
@@ -155,7 +181,7 @@ def render_episode(
         distance_m=episode.distance_m,
         hfov_deg=episode.hfov_deg,
         roll_deg=episode.roll_deg,
-        look_ahead_m=float(rng.uniform(-6.0, 12.0)) if recipe.camera_jitter else TwinOptions().look_ahead_m,
+        look_ahead_m=_look_ahead(rng, recipe),
     )
     light = LIGHTING[episode.lighting].jittered(rng)
     kept = 0
@@ -174,6 +200,16 @@ def render_episode(
             sink(frame.image, yolo_lines(truth.detections.xyxy, truth.detections.class_id, recipe.size), kept)
             kept += 1
     return kept
+
+
+def _look_ahead(rng: np.random.Generator, recipe: Recipe) -> float:
+    """Where the episode's camera aims past the centre (the site's aim, or a random one)."""
+    site = TwinOptions().look_ahead_m
+    if not recipe.camera_jitter:
+        return site
+    if recipe.camera == "site":
+        return site + float(rng.uniform(-1.5, 1.5))
+    return float(rng.uniform(-6.0, 12.0))
 
 
 def write_dataset(out: Path, recipe: Recipe, episodes: Sequence[Episode] | None = None, jpeg_quality: int = 92) -> dict[str, int]:

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from edge.messages import Aggregate, ConfigPush, Envelope, Health
+from edge.messages import Aggregate, ConfigPush, Health
+from edge.wirefast import WireEnvelope
 
 MessageKind = Literal["aggregate", "events", "health", "config_ack", "config_push"]
 PlanStatus = Literal["proposed", "pending", "applied", "refused", "superseded"]
@@ -140,7 +141,7 @@ class Store(Protocol):
     """Everything central persists. Implementations are safe to call from several threads."""
 
     # --- write path -------------------------------------------------------------------------
-    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
         """Durably store a batch; return how many messages were new.
 
         Idempotent on ``(site, seq)``: a message already stored is ignored. The batch is committed

@@ -28,7 +28,8 @@ from central.store.base import (
     StoredMessage,
     TokenRecord,
 )
-from edge.messages import Aggregate, ConfigAck, Envelope, Health, encode
+from edge.messages import Aggregate, ConfigAck, Envelope, Health
+from edge.wirefast import WireEnvelope, encode_any
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class _SiteBatch:
         self.aggregate_ts: float | None = None
 
 
-def message_ts(env: Envelope) -> float:
+def message_ts(env: WireEnvelope) -> float:
     """The time a message is filed under (see :meth:`central.store.base.Store.messages`)."""
     body = env.body
     if body.kind == "aggregate":
@@ -193,7 +194,7 @@ class SqlStore(ABC):
         """Release connections."""
 
     # --- write path -------------------------------------------------------------------------
-    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
         """See :meth:`central.store.base.Store.ingest`."""
         if not envelopes:
             return 0
@@ -204,7 +205,7 @@ class SqlStore(ABC):
         batches: dict[str, _SiteBatch] = {}
         acks: list[tuple[str, ConfigAck]] = []
         if frames is None:
-            frames = [encode(env) for env in envelopes]
+            frames = [encode_any(env) for env in envelopes]
         as_text = self.payload_as_text
         for env, frame in zip(envelopes, frames, strict=True):
             body = env.body

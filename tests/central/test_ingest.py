@@ -16,9 +16,10 @@ from central.ingest import IngestServer
 from central.store import Store, open_store
 from controller.config import SignalConfig
 from edge.link import ACK, DATA, decode_ack
-from edge.messages import ConfigAck, ConfigPush, Envelope, Health, encode
+from edge.messages import ConfigAck, ConfigPush, Health, encode
 from edge.publish import LinkSettings, Publisher
 from edge.spool import Spool
+from edge.wirefast import WireEnvelope
 from tests.central import factories
 
 
@@ -118,7 +119,7 @@ class FlakyStore:
         self.inner = inner
         self.failures = failures
 
-    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
         if self.failures > 0:
             self.failures -= 1
             raise StoreError("database is restarting")
@@ -233,7 +234,7 @@ class PickyStore:
         self.refuse_seq = refuse_seq
         self.calls = 0
 
-    def ingest(self, envelopes: Sequence[Envelope], frames: Sequence[bytes] | None = None) -> int:
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
         self.calls += 1
         if any(e.seq == self.refuse_seq for e in envelopes):
             raise ValueError(f"cannot store message {self.refuse_seq}")
