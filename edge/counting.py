@@ -62,8 +62,13 @@ class LineCounter:
         # Side per track: -1 (out side), +1 (in side), 0 (not yet known: only seen inside the band).
         self._side = f"line:{line.id}:side"
         self._done = f"line:{line.id}:counted"
+        # Where each track was last seen clear of the band, and how far from the line it was.
+        self._last = f"line:{line.id}:last"
+        self._last_d = f"line:{line.id}:last_d"
         table.add_column(self._side, (), np.int8, 0)
         table.add_column(self._done, (), np.bool_, False)
+        table.add_column(self._last, (2,), np.float64, 0.0)
+        table.add_column(self._last_d, (), np.float64, 0.0)
         # Crossings within this distance past the segment ends still count (a box jitters too).
         self._margin = self.hysteresis_px / self.segment.length
 
@@ -73,15 +78,28 @@ class LineCounter:
             return np.zeros((0, 2), np.int64)
         side = self._table.col(self._side)
         done = self._table.col(self._done)
+        last = self._table.col(self._last)
+        last_d = self._table.col(self._last_d)
         d = self.segment.signed_distance(anchors)
         now_side = np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
         before = side[rows]
         decided = now_side != 0
         side[rows] = np.where(decided, now_side, before)
         flipped = decided & (before != 0) & (before != now_side)
+        if flipped.any():
+            # Whether the crossing lies on the segment is judged where the path met the line (on
+            # the straight line between the last position clear of the band and this one), not
+            # where the vehicle is now: a vehicle crossing near a segment end, diagonally or
+            # after a few frames unseen, may be past the end by the time it is clear of the band.
+            p0, d0 = last[rows[flipped]], last_d[rows[flipped]]
+            p1, d1 = anchors[flipped], d[flipped]
+            crossing = p0 + (p1 - p0) * (d0 / (d0 - d1))[:, None]
+            t = self.segment.along(crossing)
+        decided_rows = rows[decided]
+        last[decided_rows] = anchors[decided]
+        last_d[decided_rows] = d[decided]
         if not flipped.any():  # the usual frame: nobody crossed
             return np.zeros((0, 2), np.int64)
-        t = self.segment.along(anchors[flipped])
         count = np.zeros(len(rows), dtype=bool)
         count[flipped] = (t >= -self._margin) & (t <= 1.0 + self._margin)
         count &= ~done[rows]

@@ -95,6 +95,8 @@ _TENTATIVE_IOU = 0.3
 #: between detector runs before IoU is taken, for tracks whose motion is not known well.
 _BUFFER_TENTATIVE = 0.3
 _BUFFER_CONFIRMED = 0.1
+#: The second C-BIoU cascade's extra buffer, for confirmed tracks the first stage left unmatched.
+_BUFFER_CASCADE = 0.5
 #: Extra assignment cost for matching a detection of another class (IoU is 0..1).
 _CLASS_PENALTY = 0.3
 #: Boxes of confusable classes overlapping this much are one vehicle seen twice (see duplicate_mask).
@@ -366,6 +368,11 @@ class Tracker:
 
         # Stage 1: confirmed tracks (tracked or lost) with high-score detections.
         left_tracks, left_high = match(confirmed, high, cfg.match_iou)
+        # Stage 1b, C-BIoU's second cascade: what is left, compared with boxes grown by a larger
+        # buffer. A small, far vehicle (a few pixels wide) moves by most of its own width per
+        # frame, and a vehicle that turns or brakes leaves its constant-velocity prediction: the
+        # plain IoU is then near zero although the pair is unambiguous.
+        left_tracks, left_high = match(left_tracks, left_high, cfg.match_iou, buffer=b1 + _BUFFER_CASCADE)
         # Stage 2: tracks that were tracked until now, with the low-score detections.
         still_tracked = left_tracks[self._state[left_tracks] == _TRACKED]
         unmatched_tracked, _ = match(still_tracked, low, _LOW_SCORE_IOU)

@@ -57,6 +57,30 @@ def test_crossing_only_within_the_segment(x: float, counted: bool) -> None:
     assert (run([60.0, 140.0], x=x) == [IN]) is counted
 
 
+def run_path(points: list[tuple[float, float]], line: LineConfig = LINE) -> list[int]:
+    """Directions counted for one track whose anchor visits ``points``."""
+    table = TrackTable()
+    counter = LineCounter(line, H, table)
+    out: list[int] = []
+    for i, p in enumerate(points):
+        rows = table.observe(np.array([7]), now=i * 0.1)
+        out.extend(int(d) for _, d in counter.update(rows, np.array([p], np.float64)).tolist())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("points", "counted"),
+    [
+        # Crosses at x = 195 heading right, next seen clear of the band past the end (x = 240).
+        pytest.param([(150.0, 80.0), (172.0, 90.0), (240.0, 125.0)], True, id="diagonal-near-the-end-unseen-for-a-while"),
+        # Crosses the line's extension at x = 235 and comes back into the segment's extent after.
+        pytest.param([(250.0, 80.0), (220.0, 125.0)], False, id="crosses-beyond-the-end-then-drifts-in"),
+    ],
+)
+def test_a_crossing_is_placed_where_the_path_met_the_line(points: list[tuple[float, float]], counted: bool) -> None:
+    assert (run_path(points) == [IN]) is counted
+
+
 def test_several_tracks_in_one_frame() -> None:
     table = TrackTable()
     counter = LineCounter(LINE, H, table)

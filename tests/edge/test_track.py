@@ -148,6 +148,22 @@ def test_crossing_vehicles_keep_their_ids() -> None:
     assert sorted(first) == [1, 2]
 
 
+def test_a_small_far_vehicle_that_turns_keeps_its_id() -> None:
+    """A 6 x 8 px motorcycle moving most of its width per frame turns left at a junction (10 fps)."""
+    tracker = Tracker(TrackerConfig(), 10.0)
+    path, x, y, heading = [], 300.0, 100.0, 0.0
+    for i in range(24):
+        path.append((x, y))
+        if 6 <= i < 11:
+            heading += np.pi / 10  # a 90-degree turn over half a second
+        x, y = x + 5.0 * np.cos(heading), y - 5.0 * np.sin(heading)
+    seen: set[int] = set()
+    for i, (x, y) in enumerate(path):
+        out = tracker.update(dets((x, y, x + 6, y + 8, 0.9, MOTO)), Stamp(i / 10.0, 1.7e9 + i / 10.0))
+        seen.update(tids(out))
+    assert seen == {1}
+
+
 def test_class_flicker_keeps_one_track_and_a_stable_class() -> None:
     tracker = Tracker(TrackerConfig(), FPS)
     for i in range(30):
