@@ -90,6 +90,7 @@ class Spool:
         self._site_json = json.dumps(site).encode()
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._evicted = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +106,9 @@ class Spool:
             self._db.execute(f"PRAGMA journal_size_limit={wal_pages * 4096}")
             self._db.executescript(_SCHEMA)
             self._last_seq, self._bytes, self._depth = self._load_meta()
+            # The link thread reads what to send through its own connection: in WAL mode a reader
+            # never waits for the writer, so sending goes on while an append is being fsynced.
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as err:
             raise SpoolError(f"{self.path}: cannot open spool: {err}") from None
 
@@ -243,9 +247,9 @@ class Spool:
 
     def pending(self, after: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
         """Up to ``limit`` unacknowledged ``(seq, frame)`` with ``seq > after``, oldest first."""
-        with self._lock:
+        with self._read_lock:
             try:
-                rows = self._db.execute(
+                rows = self._reader.execute(
                     "SELECT seq, frame FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
                 ).fetchall()
             except sqlite3.Error as err:
@@ -274,11 +278,12 @@ class Spool:
 
     def close(self) -> None:
         """Close the file (idempotent)."""
-        with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error as err:
-                log.warning("closing spool %s: %s", self.path, err)
+        with self._lock, self._read_lock:
+            for conn in (self._reader, self._db):
+                try:
+                    conn.close()
+                except sqlite3.Error as err:
+                    log.warning("closing spool %s: %s", self.path, err)
 
     def __enter__(self) -> Spool:
         return self
