@@ -160,7 +160,8 @@ def export_onnx(weights: Path, out: Path, settings: TrainSettings = TrainSetting
         model.export(format="onnx", imgsz=list(settings.export_hw), opset=settings.opset, simplify=True, dynamic=False, nms=False)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(made, out)
+    if made.resolve() != out.resolve():  # Ultralytics writes beside the weights, which may be ``out``
+        shutil.copyfile(made, out)
     return out
 
 
