@@ -40,6 +40,9 @@ from edge.track_table import TrackTable
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
+#: Share of a box's width by which a crossing may fall beyond a segment's end and still count.
+_WIDTH_SHARE = 0.25
+
 #: Direction codes in the ``(row, direction)`` pairs returned by :meth:`LineCounter.update`.
 IN = 1
 OUT = -1
@@ -72,8 +75,12 @@ class LineCounter:
         # Crossings within this distance past the segment ends still count (a box jitters too).
         self._margin = self.hysteresis_px / self.segment.length
 
-    def update(self, rows: I64, anchors: F64) -> I64:
-        """Record the anchors of the tracks in ``rows``; return ``(K, 2)`` ``(row, IN|OUT)`` crossings."""
+    def update(self, rows: I64, anchors: F64, widths: F64 | None = None) -> I64:
+        """Record the anchors of the tracks in ``rows``; return ``(K, 2)`` ``(row, IN|OUT)`` crossings.
+
+        ``widths`` (the boxes' widths in pixels) widen the segment's tolerance at its ends for big
+        boxes: the bottom-centre of a bus seen obliquely lies well to the side of its wheels.
+        """
         if len(rows) == 0:
             return np.zeros((0, 2), np.int64)
         side = self._table.col(self._side)
@@ -95,13 +102,16 @@ class LineCounter:
             p1, d1 = anchors[flipped], d[flipped]
             crossing = p0 + (p1 - p0) * (d0 / (d0 - d1))[:, None]
             t = self.segment.along(crossing)
+            margin = np.full(len(t), self._margin)
+            if widths is not None:
+                margin = np.maximum(margin, _WIDTH_SHARE * widths[flipped] / self.segment.length)
         decided_rows = rows[decided]
         last[decided_rows] = anchors[decided]
         last_d[decided_rows] = d[decided]
         if not flipped.any():  # the usual frame: nobody crossed
             return np.zeros((0, 2), np.int64)
         count = np.zeros(len(rows), dtype=bool)
-        count[flipped] = (t >= -self._margin) & (t <= 1.0 + self._margin)
+        count[flipped] = (t >= -margin) & (t <= 1.0 + margin)
         count &= ~done[rows]
         done[rows[count]] = True
         hits = rows[count]
@@ -150,6 +160,23 @@ class MovementCounter:
         if movement is not None:
             del self._pending[track_id]
         return movement
+
+    def pending_ids(self) -> I64:
+        """Ids of the tracks that entered and have not completed a movement yet."""
+        return np.fromiter(self._pending.keys(), np.int64, len(self._pending))
+
+    def adopt(self, track_id: int, from_id: int) -> bool:
+        """Hand ``from_id``'s unfinished movement to ``track_id`` (the same vehicle under a new id).
+
+        Example:
+            >>> m = MovementCounter([("n_left", "north", "east_out")])
+            >>> m.enter(5, "north"); m.adopt(9, 5), m.exit(9, "east_out")
+            (True, 'n_left')
+        """
+        if track_id in self._pending or from_id not in self._pending:
+            return False
+        self._pending[track_id] = self._pending.pop(from_id)
+        return True
 
     def forget(self, track_ids: I64) -> None:
         """Drop the entries of tracks that ended."""

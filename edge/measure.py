@@ -79,6 +79,12 @@ PRESENCE_HOLD_S = 0.4
 MAX_GAP_S = 2.0
 
 
+#: A track that vanished at most this long ago may hand its unfinished movement to a newborn.
+_STITCH_S = 1.5
+#: ...if the newborn appears within this distance of where it was last seen (or within its width).
+_STITCH_MIN_PX = 20.0
+
+
 @dataclass(frozen=True)
 class LiveApproach:
     """One approach right now, for the signal controller (read about once a second).
@@ -292,6 +298,7 @@ class SiteMeasures:
         table = self._table
         rows = table.observe(veh.tracker_id, now)
         anchors = veh.anchors().astype(np.float64)
+        widths = (veh.xyxy[:, 2] - veh.xyxy[:, 0]).astype(np.float64)
         ground = self._speeds.ground(anchors)
         table.col("cls")[rows] = veh.class_id
         table.col("anchor")[rows] = anchors
@@ -302,8 +309,10 @@ class SiteMeasures:
         if v_g is not None:
             table.col("v_g")[rows] = v_g
 
+        if len(self._movements):
+            self._stitch(rows[table.first_seen[rows] == now], widths[table.first_seen[rows] == now], now)
         for i, counter in enumerate(self._counters):
-            for row, direction in counter.update(rows, anchors).tolist():
+            for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)
 
         events: list[HiResEvent] = []
@@ -368,6 +377,38 @@ class SiteMeasures:
         queue = self._queue_veh if self._approaches else None
         self._bins.spend(prev.wall, stamp.wall, dt, occ, queue)
         self._window.spend(dt, occ, queue)
+
+    def _stitch(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64], now: float) -> None:
+        """Give a newborn track the unfinished movement of a track that vanished where it appears.
+
+        A vehicle hidden for a moment behind a bus, or whose box jumps when it is small and far,
+        may come back under a new track id halfway through the junction; its movement would then
+        never complete. A track born within reach of the last position of a track that entered and
+        went unseen for a frame or more and no longer than ``_STITCH_S`` is taken to be that
+        vehicle; the reach is the newborn's width (at least ``_STITCH_MIN_PX``) plus how far the
+        vanished one would have travelled at its last speed. Each vanished track is handed on once.
+        """
+        if len(born) == 0:
+            return
+        table = self._table
+        pending = np.isin(table.ids, self._movements.pending_ids())
+        unseen = now - table.last_seen
+        gone = np.flatnonzero(pending & (unseen > 0.0) & (unseen <= _STITCH_S))
+        if len(gone) == 0:
+            return
+        anchor = table.col("anchor")
+        # How far each vanished vehicle may have got meanwhile, at its last known pixel speed.
+        travel = np.nan_to_num(table.col("v_px")[gone]) * unseen[gone] * 1.25
+        taken: set[int] = set()
+        for row, width in zip(born.tolist(), widths.tolist(), strict=True):
+            dist = np.linalg.norm(anchor[gone] - anchor[row], axis=1)
+            reach = max(_STITCH_MIN_PX, width) + travel
+            for j in np.argsort(dist - reach).tolist():
+                if dist[j] > reach[j]:
+                    break
+                if j not in taken and self._movements.adopt(int(table.ids[row]), int(table.ids[gone[j]])):
+                    taken.add(j)
+                    break
 
     def _count_crossing(self, line: int, row: int, direction: int, tallies: tuple[Tally, ...]) -> None:
         cls = int(self._table.col("cls")[row])

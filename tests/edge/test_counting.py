@@ -81,6 +81,18 @@ def test_a_crossing_is_placed_where_the_path_met_the_line(points: list[tuple[flo
     assert (run_path(points) == [IN]) is counted
 
 
+@pytest.mark.parametrize(("width", "counted"), [(10.0, False), (200.0, True)])
+def test_a_big_box_may_cross_a_little_past_the_end(width: float, counted: bool) -> None:
+    """A bus's bottom-centre lies to the side of its wheels: 20 px past the end counts for a 200 px box."""
+    table = TrackTable()
+    counter = LineCounter(LINE, H, table)
+    hits = []
+    for i, y in enumerate((60.0, 140.0)):
+        rows = table.observe(np.array([3]), now=i * 0.1)
+        hits += counter.update(rows, np.array([[220.0, y]]), np.array([width])).tolist()
+    assert bool(hits) is counted
+
+
 def test_several_tracks_in_one_frame() -> None:
     table = TrackTable()
     counter = LineCounter(LINE, H, table)

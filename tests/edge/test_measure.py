@@ -129,6 +129,32 @@ def test_drive_through_counts_everything_once() -> None:
     assert m.pending_movements == 0
 
 
+@pytest.mark.parametrize(
+    ("hidden_frames", "reborn_x", "counted"),
+    [
+        (8, 690.0, True),  # hidden behind a bus for 0.3 s, back under a new id where it would be
+        (8, 1050.0, False),  # a new track far from where the car vanished is another vehicle
+        (60, 690.0, False),  # gone for 2.4 s: too long to be the same vehicle
+    ],
+)
+def test_a_vehicle_back_under_a_new_id_keeps_its_movement(hidden_frames: int, reborn_x: float, counted: bool) -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    y = 300.0
+    while y < 500:  # over the stop line as track 7
+        scene.step([(7, CAR, 600.0, y)])
+        y += 10.0
+    for x in (600.0, 610.0, 620.0):  # turning right...
+        scene.step([(7, CAR, x, 500.0)])
+    for _ in range(hidden_frames):  # ...unseen...
+        scene.step([])
+    x = reborn_x
+    while x < 1100:  # ...and seen again as track 8, on to the exit
+        scene.step([(8, CAR, x, 500.0)])
+        x += 10.0
+    assert m.totals().movements["north_left"] == ({"car": 1} if counted else {})
+
+
 def test_live_counts_are_since_the_previous_call() -> None:
     m = SiteMeasures(site(), "cam")
     scene = Scene(m)
