@@ -47,6 +47,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--held-out", type=Path, default=None, help="held-out dataset folder to measure the exported model on")
     t.add_argument("--hours", type=float, default=1.0, help="wall-clock training budget (default 1.0)")
     t.add_argument("--imgsz", type=int, default=320, help="training size, long side (default 320)")
+    t.add_argument(
+        "--export-imgsz", type=int, default=None,
+        help="long side of the exported input (default: --imgsz); a convolutional detector trained at one "
+        "size runs at a larger one, where small, far vehicles span more pixels",
+    )
     t.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     t.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1: right on a shared machine; use the core count on a quiet one)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
@@ -96,8 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
         batch=args.batch,
         device=args.device,
         threads=max(1, args.threads),
-        # The export keeps the training input: 16:9 frames letterboxed to a 32-multiple height.
-        export_hw=(-(-args.imgsz * 9 // 16 // 32) * 32, args.imgsz),
+        # 16:9 frames letterboxed to a 32-multiple height.
+        export_hw=_export_hw(args.export_imgsz or args.imgsz),
     )
     data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
@@ -117,6 +122,18 @@ def run_train(args: argparse.Namespace) -> int:
     if metrics:
         print(json.dumps(metrics))
     return 0
+
+
+def _export_hw(long_side: int) -> tuple[int, int]:
+    """``(height, width)`` of the exported input for 16:9 frames: the height rounded up to a multiple of 32.
+
+    Example:
+        >>> _export_hw(640), _export_hw(480), _export_hw(320)
+        ((384, 640), (288, 480), (192, 320))
+    """
+    if long_side < 32 or long_side % 32:
+        raise ModelError(f"export size {long_side} must be a positive multiple of 32")
+    return -(-long_side * 9 // 16 // 32) * 32, long_side
 
 
 def score(model: Path, data: Path, split: str, family: str, conf: float) -> dict[str, object]:
