@@ -35,8 +35,34 @@ turn observed queues and approaching vehicles into a cost over a rolling horizon
 second. SURTRAC plans over platoons reported by upstream neighbours; a single camera sees 75 m,
 so here the horizon's arrivals are rates, with the vehicles in view as the near-term look-ahead.
 
-Guards: the envelope enforces minimum and maximum greens and clearances; on top of that a stage
-with a waiting vehicle that has not been served for ``starve_after_s`` is served next.
+Guards: the envelope enforces minimum and maximum greens and clearances; on top of that a
+*detection group* with a call (a queued vehicle, or an arrival since its last green) that has not
+had green for ``starve_after_s`` is served next, by whichever stage serving it has the longest
+estimated queue. Starvation is judged per group, not per stage, because stages may overlap: the
+RESCO programs serve a lane in two or three of their eight phases, and a stage that is seldom
+chosen because another serves the same lanes is not starving. The earlier per-stage guard forced
+such stages green every ``starve_after_s`` (with the intersection empty, every few seconds on
+grid4x4); judging groups took seeds 1-3 on cologne8 from about 41.6 to 35.1 s and on grid4x4
+from 44.9 to 40.7 s, and left the four-leg scenario (one stage per group) unchanged.
+
+What was tried and not kept (tuning seeds 101-105 on the four-leg scenario, cologne8 and grid4x4
+seed 1-2; the four-leg results of a single seed move by 3-5 s with any small change, so only
+shifts of the 5-seed median were trusted): longer horizons (60, 140, 180 s), a higher terminal
+cost (45-120 s) or start-up loss (4-6 s), which lengthen greens; a finer fluid step (1 s);
+"extend for 4/10/20 s then switch" candidates in the rollout; choosing the base policy's next
+stage by queue x discharge rate; a hidden backlog kept by conservation while the visible queue
+discharges; weighting queued vehicles by their waiting age (fairness; it multiplies switches and
+raised the four-leg delay to 45-90 s); holding green while the stop line discharges near
+saturation; serving a starving stage only after the current green's first 20 s. None moved the
+5-seed median by more than its noise or all made it worse.
+
+Where the four-leg delay goes (seed 2, vehicles departing in the oversaturated hour's middle):
+the rollout gives the north-south through stage (two groups at about 1.4 veh/s) priority over
+the protected right-turn stages (two groups at about 1.0 veh/s), which a delay-minimising fluid
+model should do; permissive right-turners waiting in the junction for a gap then block their lane
+for the whole through green, so the right-turn lanes move only in their own short stages and
+their vehicles wait 70-160 s (fixed time: 35-90 s), while through traffic waits 30 s (fixed time:
+50-60 s). The fluid model cannot see that blocking from the camera measures.
 
 Cost: about 60 simulation steps times one rollout per stage, in plain Python on a handful of
 groups: well under a millisecond per decision (see ``benchmarks/controller_decision.py``).
