@@ -132,3 +132,36 @@ def test_simpang_detects_spill_back_against_a_short_view() -> None:
     for t in range(61, 91):
         pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=full), _green(0, 0.0, float(t))), float(t))
     assert pol.queues()[pol._gidx["ew"]] > 5 + 5
+
+
+def _overlapping() -> SignalConfig:
+    """Three stages as in the RESCO programs: 'a' is served by stages 0 and 1, 'b' only by 2."""
+    t = PhaseTimings(min_green=7.0, max_green=60.0, yellow=3.0, red_clearance=0.0)
+    return SignalConfig(
+        phases=[PhaseConfig(id=1, name="a+c", approaches=["a", "c"], timings=t),
+                PhaseConfig(id=2, name="a", approaches=["a"], timings=t),
+                PhaseConfig(id=3, name="b", approaches=["b"], timings=t)],
+        conflicts=[(1, 2), (1, 3), (2, 3)], stages=[[1], [2], [3]],
+    )
+
+
+def _stage_green(stage: int, since: float, now: float) -> SignalState:
+    lights = dict.fromkeys((1, 2, 3), Light.RED)
+    lights[stage + 1] = Light.GREEN
+    return SignalState(now=now, stage=stage, target=None, lights=lights, peds={}, green_since=since)
+
+
+def test_simpang_starvation_is_judged_per_group_not_per_stage() -> None:
+    # Stage 1 has not been green for 200 s, but its only group 'a' is served by stage 0 all
+    # along: nothing starves, and the rollout keeps serving the long queue of 'a' and 'c'.
+    pol = SimpangAdaptive(_overlapping(), starve_after_s=150.0)
+    busy = ApproachObservation(queue_veh=10, queue_m=50.0, arrivals={VehicleClass.CAR: 1}, departures=1)
+    one = ApproachObservation(queue_veh=0, arrivals={VehicleClass.CAR: 1})
+    w = Wish(stage=None)
+    for t in range(1, 201):
+        w = pol.decide(ControlState(_obs(float(t), a=busy, c=busy, b=ApproachObservation()),
+                                    _stage_green(0, float(t) - 20.0, float(t))), float(t))
+    assert w == Wish(stage=0)
+    # Group 'b' has had a call and no green for more than 150 s: the one stage serving it is next.
+    w = pol.decide(ControlState(_obs(201.0, a=busy, c=busy, b=one), _stage_green(0, 181.0, 201.0)), 201.0)
+    assert w == Wish(stage=2, reason="max_out")
