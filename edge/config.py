@@ -157,6 +157,12 @@ class MeasuresConfig(_Strict):
     line_hysteresis_px: float = Field(6.0, ge=0.0, description="A crossing counts only after moving this far past the line.")
     queue_speed_mps: float = Field(1.5, gt=0.0, description="A vehicle in the queue zone slower than this is queued.")
     queue_speed_px_s: float = Field(15.0, gt=0.0, description="Without calibration: pixel speed below which a vehicle is queued.")
+    zone_min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="A track counts in zones and queues (what the signal controller sees) only once one of its detections "
+        "scored at least this; counting lines take every confirmed track. Lets a low detector floor help counting "
+        "without phantom queues.",
+    )
     pcu: PcuConfig = Field(default_factory=PcuConfig, description="Passenger-car-unit equivalents.")
 
 

@@ -191,6 +191,7 @@ class SiteMeasures:
         self._table.add_column("anchor", (2,), np.float64, np.nan)
         self._table.add_column("ground", (2,), np.float64, np.nan)
         self._table.add_column("v_px", (), np.float64, np.nan)
+        self._table.add_column("best_conf", (), np.float32, 0.0)
         self._table.add_column("v_g", (), np.float64, np.nan)
 
         cal = [c for c in site.calibration if c.camera == camera_id]
@@ -301,6 +302,8 @@ class SiteMeasures:
         widths = (veh.xyxy[:, 2] - veh.xyxy[:, 0]).astype(np.float64)
         ground = self._speeds.ground(anchors)
         table.col("cls")[rows] = veh.class_id
+        best = table.col("best_conf")
+        best[rows] = np.maximum(best[rows], veh.confidence)
         table.col("anchor")[rows] = anchors
         if ground is not None:
             table.col("ground")[rows] = ground
@@ -439,6 +442,9 @@ class SiteMeasures:
         table = self._table
         events: list[HiResEvent] = []
         present = np.flatnonzero(stamp.mono - table.last_seen <= self._hold)
+        floor = self.site.measures.zone_min_confidence
+        if floor > 0.0:
+            present = present[table.col("best_conf")[present] >= floor]
         anchors = table.col("anchor")[present]
         cls = table.col("cls")[present]
         seen_now = table.last_seen[present] == stamp.mono

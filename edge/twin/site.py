@@ -31,6 +31,7 @@ QUEUE_DEPTH_M = 60.0
 #: Detector score floor and track-start threshold for the default model on the twin (see twin_site).
 TWIN_CONFIDENCE = 0.1
 TWIN_TRACK_START = 0.25
+TWIN_ZONE_CONFIDENCE = 0.5
 
 def _unit(v: F64) -> F64:
     return np.asarray(v / max(float(np.linalg.norm(v)), 1e-9), dtype=np.float64)
@@ -208,6 +209,9 @@ def twin_site(
         # (measured on the held-out clip: 0.3/0.5 counted 63 of 141 movements, 0.1/0.25 118).
         "model": {"path": model_path, "family": "yolov8", "confidence": TWIN_CONFIDENCE, "iou": 0.5},
         "tracker": {"high_threshold": TWIN_TRACK_START, "low_threshold": TWIN_CONFIDENCE},
+        # ...but what the controller sees (zones, queues) takes only tracks that once scored 0.5:
+        # low-scored phantoms standing in a queue zone would call green for nobody.
+        "measures": {"zone_min_confidence": TWIN_ZONE_CONFIDENCE},
         "lines": lines,
         "approaches": approaches,
         "exits": exits,

@@ -199,6 +199,20 @@ def test_queue_without_calibration_uses_pixel_speed() -> None:
     assert north.speed_mps_mean is None
 
 
+@pytest.mark.parametrize(("floor", "queued"), [(0.0, 2), (0.5, 1)])
+def test_zones_can_ignore_tracks_that_never_scored_high(floor: float, queued: int) -> None:
+    cfg = site(calibrated=False)
+    cfg = cfg.model_copy(update={"measures": cfg.measures.model_copy(update={"zone_min_confidence": floor})})
+    m = SiteMeasures(cfg, "cam")
+    for k in range(30):
+        # A real car (score 0.8) and a phantom (score 0.2, a shadow), both standing in the queue zone.
+        dets = frame([(1, CAR, 600.0, 200.0), (2, CAR, 700.0, 250.0)])
+        dets = Detections(xyxy=dets.xyxy, confidence=np.array([0.8, 0.2], np.float32), class_id=dets.class_id,
+                          tracker_id=dets.tracker_id)
+        m.update(dets, stamp(k))
+    assert m.live()["north"].queue_veh == queued
+
+
 def test_occupancy_as_a_loop_detector_and_interval_aggregates() -> None:
     m = SiteMeasures(site(), "cam")
     scene = Scene(m)
