@@ -6,10 +6,11 @@ output for a fixed wall-clock budget, then exported without NMS (Simpang's adapt
 suppress) with the class names in the ONNX metadata, where
 :func:`models.classes.class_map_from_names` finds them.
 
-Why so small: the default model is trained on two shared CPU cores in about an hour. A thinner
-network that sees its data several times beats a wider one that sees it once, and it runs
-faster on a Raspberry Pi. Training is rectangular (the 16:9 frames letterboxed to 320x192
-instead of 320x320), which saves 40 % of the compute, and the export has the same input.
+Why so small: the default model is trained on two CPU cores in an hour and a half. A thinner
+network that sees its data several times beats a wider one that sees it once, and it runs faster
+on a Raspberry Pi. Training is rectangular (the 16:9 frames letterboxed to 480x288 instead of
+480x480), which saves 40 % of the compute; the export may use a larger input than training
+(``export_hw``, ``simpang model train --export-imgsz``): small, far vehicles then span more pixels.
 """
 
 from __future__ import annotations
