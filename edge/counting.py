@@ -93,7 +93,8 @@ class LineCounter:
         decided = now_side != 0
         side[rows] = np.where(decided, now_side, before)
         flipped = decided & (before != 0) & (before != now_side)
-        if flipped.any():
+        crossed = bool(flipped.any())
+        if crossed:
             # Whether the crossing lies on the segment is judged where the path met the line (on
             # the straight line between the last position clear of the band and this one), not
             # where the vehicle is now: a vehicle crossing near a segment end, diagonally or
@@ -108,7 +109,7 @@ class LineCounter:
         decided_rows = rows[decided]
         last[decided_rows] = anchors[decided]
         last_d[decided_rows] = d[decided]
-        if not flipped.any():  # the usual frame: nobody crossed
+        if not crossed:  # the usual frame: nobody crossed
             return np.zeros((0, 2), np.int64)
         count = np.zeros(len(rows), dtype=bool)
         count[flipped] = (t >= -margin) & (t <= 1.0 + margin)

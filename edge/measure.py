@@ -313,7 +313,8 @@ class SiteMeasures:
             table.col("v_g")[rows] = v_g
 
         if len(self._movements):
-            self._stitch(rows[table.first_seen[rows] == now], widths[table.first_seen[rows] == now], now)
+            newborn = table.first_seen[rows] == now
+            self._stitch(rows[newborn], widths[newborn], now)
         for i, counter in enumerate(self._counters):
             for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)

@@ -32,7 +32,6 @@ from edge.messages import MAX_MESSAGE_BYTES, Envelope, decode, encode
 _BIG = 1.7976931348623157e308
 Finite = Annotated[float, Meta(ge=-_BIG, le=_BIG)]
 NonNegative = Annotated[float, Meta(ge=0.0, le=_BIG)]
-Count = int
 Byte = Annotated[int, Meta(ge=0, le=255)]
 
 
@@ -45,21 +44,21 @@ class LineCount(_Struct):
 
     line: str
     direction: Literal["in", "out"]
-    counts: dict[str, Count] = {}
+    counts: dict[str, int] = {}
 
 
 class MovementCount(_Struct):
     """Mirror of :class:`edge.messages.MovementCount`."""
 
     movement: str
-    counts: dict[str, Count] = {}
+    counts: dict[str, int] = {}
 
 
 class ApproachMeasures(_Struct):
     """Mirror of :class:`edge.messages.ApproachMeasures`."""
 
     approach: str
-    arrivals: dict[str, Count] = {}
+    arrivals: dict[str, int] = {}
     flow_pcu_h: NonNegative = 0.0
     occupancy: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0
     queue_veh_mean: NonNegative = 0.0
