@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from central.errors import StoreError
+from central.store import spans
 from central.store.sql import MessageRow, Pool, SqlStore, Tx
 
 try:
@@ -41,7 +42,6 @@ CREATE TABLE IF NOT EXISTS messages (
   payload TEXT NOT NULL,
   PRIMARY KEY (site, seq)
 );
-CREATE INDEX IF NOT EXISTS messages_site_kind_ts ON messages (site, kind, ts);
 CREATE TABLE IF NOT EXISTS sites (
   site TEXT PRIMARY KEY,
   first_seen DOUBLE PRECISION NOT NULL,
@@ -144,6 +144,9 @@ class PostgresStore(SqlStore):
             with self._pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 conn.execute(_SCHEMA)
+                conn.execute(spans.SPAN_TABLE)
+                with conn.cursor() as cur:
+                    spans.migrate(_PgTx(cur), _has_old_index)
         except psycopg.Error as err:
             self._pool.close()
             raise StoreError(f"cannot create the schema in {_redact(url)}: {_one_line(err)}") from None
@@ -222,3 +225,7 @@ def _redact(url: str) -> str:
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
+
+
+def _has_old_index(tx: spans.Tx) -> bool:
+    return bool(tx.q("SELECT to_regclass(?) IS NOT NULL", (spans.OLD_INDEX,))[0][0])

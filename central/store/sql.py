@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from central.errors import PlanStateError, StoreConflictError, StoreError
+from central.store import spans
 from central.store.base import (
     AuditEntry,
     MessageKind,
@@ -207,11 +208,13 @@ class SqlStore(ABC):
         if frames is None:
             frames = [encode_any(env) for env in envelopes]
         as_text = self.payload_as_text
+        span_batch = spans.SpanBatch()
         for env, frame in zip(envelopes, frames, strict=True):
             body = env.body
             ts = message_ts(env)
             payload: str | bytes = frame.decode() if as_text else frame
             rows.append((env.site, env.seq, body.kind, ts, now, payload))
+            span_batch.add(env.site, body.kind, ts, env.seq)
             b = batches.get(env.site)
             if b is None:
                 b = batches[env.site] = _SiteBatch()
@@ -227,6 +230,7 @@ class SqlStore(ABC):
                 acks.append((env.site, body))
         with self._write() as tx:
             new = self._insert_messages(tx, rows)
+            span_batch.write(tx)
             # Sorted so that concurrent PostgreSQL workers lock site rows in one order (no deadlock).
             for site in sorted(batches):
                 b = batches[site]
@@ -294,11 +298,7 @@ class SqlStore(ABC):
     ) -> list[StoredMessage]:
         """See :meth:`central.store.base.Store.messages`."""
         with self._read() as tx:
-            rows = tx.q(
-                "SELECT site, seq, kind, ts, payload FROM messages "
-                "WHERE site = ? AND kind = ? AND ts >= ? AND ts < ? ORDER BY ts, seq LIMIT ?",
-                (site, kind, start, end, limit),
-            )
+            rows = spans.query(tx, site, kind, start=start, end=end, limit=limit)
         return [StoredMessage(r[0], int(r[1]), r[2], float(r[3]), _text(r[4])) for r in rows]
 
     # --- timing plans -----------------------------------------------------------------------

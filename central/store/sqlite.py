@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from central.errors import StoreError
+from central.store import spans
 from central.store.sql import MessageRow, Pool, SqlStore, Tx
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: 2: the per-message (site, kind, ts) index became ``message_spans`` (see central.store.spans).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -40,7 +42,6 @@ CREATE TABLE IF NOT EXISTS messages (
   payload BLOB NOT NULL,
   UNIQUE (site, seq)
 );
-CREATE INDEX IF NOT EXISTS messages_site_kind_ts ON messages (site, kind, ts);
 CREATE TABLE IF NOT EXISTS sites (
   site TEXT PRIMARY KEY,
   first_seen REAL NOT NULL,
@@ -126,9 +127,16 @@ class SqliteStore(SqlStore):
             self._memory = self._connect()
         self._pool: Pool[sqlite3.Connection] = Pool(self._connect, self._close_conn)
         try:
-            with self._pool.connection() as conn, conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            with self._pool.connection() as conn:
+                conn.executescript(_SCHEMA + spans.SPAN_TABLE + ";")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    spans.migrate(_SqliteTx(conn), _has_old_index)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.execute("COMMIT")
         except sqlite3.Error as err:
             raise StoreError(f"cannot create the schema in {self._path}: {err}") from None
 
@@ -211,3 +219,7 @@ class SqliteStore(SqlStore):
         self._pool.close()
         if self._memory is not None:
             self._memory.close()
+
+
+def _has_old_index(tx: spans.Tx) -> bool:
+    return bool(tx.q("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (spans.OLD_INDEX,)))
