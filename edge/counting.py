@@ -162,6 +162,10 @@ class MovementCounter:
             del self._pending[track_id]
         return movement
 
+    def movement_of(self, approach_id: str, exit_id: str) -> str | None:
+        """The movement from ``approach_id`` to ``exit_id``, if the site has one."""
+        return self._by_pair.get((approach_id, exit_id))
+
     def pending_ids(self) -> I64:
         """Ids of the tracks that entered and have not completed a movement yet."""
         return np.fromiter(self._pending.keys(), np.int64, len(self._pending))

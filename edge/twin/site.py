@@ -203,10 +203,11 @@ def twin_site(
         "name": "Digital twin: four-leg signalised junction (SUMO), pole camera",
         "timezone": "Asia/Jakarta",
         "cameras": [{"id": "pole", "source": source, "fps": fps, "frame_size": [w, h], "detect_stride": 1}],
-        # Operating point of the default model. Counting alone would prefer a low floor (0.1, tracks
-        # starting at 0.25: 121 of 141 movements on the held-out clip, against 111 here), but the
-        # vision-fed controller then did worse (seed 101: 103 s delay against 83 s), so the twin
-        # ships the precision point; see models/README.md.
+        # Operating point of the default model. A low floor (0.1, tracks starting at 0.25) counts
+        # more in all (137 of 141 movements on the held-out clip, against 127 here) but over-counts
+        # some movements (worst 22 % against 17 %), and the vision-fed controller did worse with it
+        # (seed 101: 103 s delay against 83 s), so the twin ships the precision point; see
+        # models/README.md.
         "model": {"path": model_path, "family": "yolov8", "confidence": TWIN_CONFIDENCE, "iou": 0.5},
         "tracker": {"high_threshold": TWIN_TRACK_START, "low_threshold": TWIN_CONFIDENCE},
         # What the controller sees (zones, queues) takes only tracks that once scored 0.5, whatever

@@ -134,7 +134,9 @@ def test_drive_through_counts_everything_once() -> None:
     [
         (8, 690.0, True),  # hidden behind a bus for 0.3 s, back under a new id where it would be
         (8, 1050.0, False),  # a new track far from where the car vanished is another vehicle
-        (60, 690.0, False),  # gone for 2.4 s: too long to be the same vehicle
+        # Gone for 2.4 s: too long to hand the movement on, but the car was lost on its way to the
+        # exit, so the movement is completed when its track ends; track 8 is not counted again.
+        (60, 690.0, True),
     ],
 )
 def test_a_vehicle_back_under_a_new_id_keeps_its_movement(hidden_frames: int, reborn_x: float, counted: bool) -> None:
@@ -153,6 +155,46 @@ def test_a_vehicle_back_under_a_new_id_keeps_its_movement(hidden_frames: int, re
         scene.step([(8, CAR, x, 500.0)])
         x += 10.0
     assert m.totals().movements["north_left"] == ({"car": 1} if counted else {})
+
+
+def test_a_vehicle_first_seen_past_the_stop_line_entered_there() -> None:
+    # Found only after the stop line (small and far): it entered from the north all the same.
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    x = 600.0
+    while x < 1100:
+        scene.step([(5, MOTO, x, 480.0)])
+        x += 10.0
+    assert m.totals().movements["north_left"] == {"motorcycle": 1}
+
+
+def test_a_track_born_far_from_every_stop_line_has_no_movement() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    x = 600.0
+    while x < 1100:  # on the approach side of the stop line all the way, straight to the exit
+        scene.step([(5, CAR, x, 380.0)])
+        x += 10.0
+    assert m.totals().lines["east_exit"]["in"] == {"car": 1}
+    assert m.totals().movements["north_left"] == {}
+
+
+@pytest.mark.parametrize(("lost_at_x", "counted"), [(900.0, True), (560.0, False)])
+def test_a_vehicle_lost_short_of_its_exit_left_through_it(lost_at_x: float, counted: bool) -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    y = 300.0
+    while y < 500:  # over the stop line
+        scene.step([(7, CAR, 600.0, y)])
+        y += 10.0
+    x = 600.0 if lost_at_x > 600 else 560.0
+    while x <= lost_at_x:  # towards the exit, then never seen again
+        scene.step([(7, CAR, x, 500.0)])
+        x += 10.0
+    for _ in range(100):  # 4 s: the track ends
+        scene.step([])
+    assert m.totals().movements["north_left"] == ({"car": 1} if counted else {})
+    assert m.pending_movements == 0
 
 
 def test_live_counts_are_since_the_previous_call() -> None:

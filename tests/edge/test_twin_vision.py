@@ -35,11 +35,13 @@ def held_out_clip(tmp_path_factory: pytest.TempPathFactory) -> Recording:
 @pytest.mark.slow
 def test_tracking_and_counting_lose_little_on_exact_boxes(held_out_clip: Recording) -> None:
     report = compare(held_out_clip.totals(), exact_box_counts(held_out_clip), min_vehicles=ENOUGH)
-    assert report["total"]["error"] <= 0.08, report["total"]
+    # With exact boxes the tracking and counting layer meets the target on its own
+    # (the late-entry and early-exit inference of edge/measure.py took it from 134 to 138 of 141).
+    assert report["total"]["error"] <= TARGET, report["total"]
     judged = {m: r for m, r in report["movements"].items() if r["truth"] >= ENOUGH}
     assert len(judged) >= 4, report["movements"]
     for mid, r in judged.items():
-        assert r["error"] <= 0.15, (mid, r)
+        assert r["error"] <= TARGET, (mid, r)
 
 
 @pytest.mark.slow
