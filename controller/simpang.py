@@ -13,7 +13,9 @@ view and stop-line departures. From these it keeps, per group,
 * ``s`` the discharge rate, learned from the seconds of green in which queued vehicles crossed
   the stop line (the simulator, the site and the motorcycle share all change it). Seconds without
   a crossing are left out on purpose: the resulting optimistic rate makes the rollout's base
-  policy end greens sooner, and on the four-leg scenario counting them raised delay by 40 %;
+  policy end greens sooner, and on the four-leg scenario counting them raised delay by 40 %.
+  The rollout serves every group at *one shared rate*, the highest learned
+  (:meth:`SimpangAdaptive.discharge_rate`), not at each group's own: see below;
 * ``moving`` the vehicles in view that are neither queued nor gone: the platoon about to arrive.
 
 Each second after the current stage's minimum green, it compares the delay of the next
@@ -56,13 +58,36 @@ raised the four-leg delay to 45-90 s); holding green while the stop line dischar
 saturation; serving a starving stage only after the current green's first 20 s. None moved the
 5-seed median by more than its noise or all made it worse.
 
-Where the four-leg delay goes (seed 2, vehicles departing in the oversaturated hour's middle):
-the rollout gives the north-south through stage (two groups at about 1.4 veh/s) priority over
-the protected right-turn stages (two groups at about 1.0 veh/s), which a delay-minimising fluid
-model should do; permissive right-turners waiting in the junction for a gap then block their lane
-for the whole through green, so the right-turn lanes move only in their own short stages and
-their vehicles wait 70-160 s (fixed time: 35-90 s), while through traffic waits 30 s (fixed time:
-50-60 s). The fluid model cannot see that blocking from the camera measures.
+Why one shared discharge rate. The rate is learned from one-second crossing counts, which a
+single lane caps near one vehicle a second while a two-lane group shows up to two; per group, the
+four-leg scenario's one-lane right-turn groups learned about 1.0 veh/s and its two-lane through
+groups 1.3-1.6. A delay-minimising fluid model serves the faster queue first, so the rollout gave
+the through stages priority and ended the protected right-turn stages at 8-12 s; the right-turn
+bays (whose queues also run far past the camera's 75 m, where only a part of them is seen)
+filled, and their vehicles waited 60-85 s against 36-42 s under fixed time, while through traffic
+waited 26-30 s (fixed time: 41-52 s). Permissive right-turners were not the cause: stop-line
+discharge of the through groups measured the same (0.9 veh/s per two-lane group) with and without
+them. With one shared rate every queued vehicle weighs alike and the learned maximum only sets
+the time scale of the greens. Four-leg, tuning seeds 101-105 (median of 5): 36.3 s with per-group
+rates, 32.1 s shared (right-turners 44-60 s, through 25-32 s); on seeds 106-110 34.7 s against
+31.4 s, better on every seed (tuned Webster: 44.3 s on both sets). On the RESCO nets every group is
+one lane and all rates are near 1 veh/s, so little changes there. Evaluation seeds 1-3 (run once,
+after the tuning): four-leg 32.3/33.9/31.8 s, median 32.3 (per-group rates: 30.6/40.4/32.5, median
+32.5) against tuned Webster 39.2: 0.82, not the 0.75 aimed at; RESCO medians cologne1 22.0 (was
+20.6; on tuning seeds 101-110 21.0 against 20.8, within noise), ingolstadt1 16.0 (16.1), cologne8
+34.5 (35.3), grid4x4 40.6 (40.6).
+
+Tried with it and not kept (same tuning seeds, 5-seed medians): an unbiased rate (crossings per
+second of green with vehicles in view, zero-crossing seconds included, which measures the true
+0.45 veh/s of a right-turn lane against 0.9 of a through pair): 54.8 s, because the truly slower
+groups are then starved even harder; that plus a longer horizon (240 s): 50.9 s; one fixed rate
+for all groups instead of the learned maximum (1.0/1.4/1.6/1.8/2.5 veh/s): 38.6/35.0/34.4/34.6/
+37.9 s; the mean of the learned rates as the shared rate: 35.6 s; a hidden backlog kept by
+conservation through greens and clearances (with a slow leak, or dropped only once the start-up
+wave has passed the view edge and the view has emptied, optionally capped at twice the view's
+capacity): 37.0-42.2 s, as the frozen arrival rate makes the estimate drift far above the real
+backlog; a terminal cost growing with the work left at the horizon: 37.6-38.9 s; choosing the
+base policy's next stage by work (queue / rate) or cyclically: 36.1 and 37.9 s.
 
 Cost: about 60 simulation steps times one rollout per stage, in plain Python on a handful of
 groups: well under a millisecond per decision (see ``benchmarks/controller_decision.py``).
@@ -177,6 +202,18 @@ class SimpangAdaptive:
             if q == 0 and arrived == 0 and left == 0:
                 self.inview[i] *= 0.8
 
+    def discharge_rate(self) -> float:
+        """The one discharge rate the rollout gives every served group: the highest learned.
+
+        The per-group rates come from one-second crossing counts, which a single lane caps near
+        one vehicle per second while two lanes reach two; ranked per group they would make a
+        one-lane right-turn bay look slower than a two-lane through approach for a reason that
+        has nothing to do with its traffic, and the rollout (which, like any delay-minimising
+        fluid model, serves the faster queue first) would starve it. A shared rate weighs every
+        queued vehicle alike; the learned maximum only sets the time scale of the greens.
+        """
+        return max(self.sat)
+
     def queues(self) -> list[float]:
         """Estimated queue per group: seen plus hidden backlog."""
         return [
@@ -241,7 +278,7 @@ class SimpangAdaptive:
         dt = self.dt
         q = list(q0)
         lam = self.lam
-        sat = self.sat
+        served = self.discharge_rate() * dt
         members = self._members
         n_st = len(members)
         stage = cur
@@ -261,7 +298,7 @@ class SimpangAdaptive:
                 lost -= dt
             else:
                 for i in members[stage]:
-                    q[i] = max(q[i] - sat[i] * dt, 0.0)
+                    q[i] = max(q[i] - served, 0.0)
                 green_t += dt
             cost += sum(q) * dt
             t += dt

@@ -134,6 +134,24 @@ def test_simpang_detects_spill_back_against_a_short_view() -> None:
     assert pol.queues()[pol._gidx["ew"]] > 5 + 5
 
 
+def test_simpang_gives_every_group_the_same_discharge_rate() -> None:
+    # 'ns' has two lanes and shows two crossings a second; 'ew' one lane, never more than one.
+    pol = SimpangAdaptive(_two_phase())
+    two = ApproachObservation(queue_veh=6, queue_m=20.0, departures=2)
+    for t in range(1, 41):
+        pol.decide(ControlState(_obs(float(t), ns=two, ew=ApproachObservation()), _green(0, 0.0, float(t))), float(t))
+    one = ApproachObservation(queue_veh=6, queue_m=30.0, departures=1)
+    for t in range(41, 81):
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=one), _green(1, 41.0, float(t))), float(t))
+    ns, ew = pol.sat[pol._gidx["ns"]], pol.sat[pol._gidx["ew"]]
+    assert ns > 1.8
+    assert ew < 1.1
+    # The rollout serves both at the higher rate, so the lane count does not rank them.
+    assert pol.discharge_rate() == pytest.approx(ns)
+    q = [10.0, 10.0]
+    assert pol._rollout(q, [0.0, 0.0], 0, 30.0, 1) == pytest.approx(pol._rollout(q, [0.0, 0.0], 1, 30.0, 0))
+
+
 def _overlapping() -> SignalConfig:
     """Three stages as in the RESCO programs: 'a' is served by stages 0 and 1, 'b' only by 2."""
     t = PhaseTimings(min_green=7.0, max_green=60.0, yellow=3.0, red_clearance=0.0)
