@@ -162,6 +162,10 @@ class MovementCounter:
             del self._pending[track_id]
         return movement
 
+    def __contains__(self, track_id: object) -> bool:
+        """Whether the track entered and has not completed a movement yet."""
+        return track_id in self._pending
+
     def movement_of(self, approach_id: str, exit_id: str) -> str | None:
         """The movement from ``approach_id`` to ``exit_id``, if the site has one."""
         return self._by_pair.get((approach_id, exit_id))
