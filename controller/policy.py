@@ -116,6 +116,10 @@ class GroupMemory:
         m = self.latest.get(g)
         return m.queue_veh if m is not None and math.isfinite(m.queue_veh) and m.queue_veh > 0 else 0.0
 
+    def called(self, g: str) -> bool:
+        """Whether group ``g`` has a vehicle waiting or arrived since it was last served."""
+        return self.queue(g) > 0 or self.waiting_arrivals[g] > 0
+
     def has_call(self, groups: frozenset[str]) -> bool:
-        """Whether any of these groups has a vehicle waiting or arrived since last served."""
-        return any(self.queue(g) > 0 or self.waiting_arrivals[g] > 0 for g in groups)
+        """Whether any of these groups has a call (:meth:`called`)."""
+        return any(self.called(g) for g in groups)

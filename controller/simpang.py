@@ -265,9 +265,7 @@ class SimpangAdaptive:
         oldest, oldest_t = -1, math.inf
         for g, i in self._gidx.items():
             t = self._group_served[i]
-            if now - t > self.starve_after_s and t < oldest_t and (
-                self._mem.queue(g) > 0 or self._mem.waiting_arrivals[g] > 0
-            ):
+            if now - t > self.starve_after_s and t < oldest_t and self._mem.called(g):
                 oldest, oldest_t = i, t
         if oldest < 0:
             return None

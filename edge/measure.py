@@ -336,7 +336,7 @@ class SiteMeasures:
         newborn = table.first_seen[rows] == now
         if newborn.any():
             table.col("born")[rows[newborn]] = anchors[newborn]
-            self._mark_ghosts(rows[newborn], widths[newborn], now)
+            self._mark_ghosts(rows[newborn], widths[newborn])
             if len(self._movements):  # tracks are waiting to complete a movement
                 self._stitch(rows[newborn], widths[newborn], now)
         for i, counter in enumerate(self._counters):
@@ -470,11 +470,10 @@ class SiteMeasures:
         approach = self._nearest(born, self._approach_of_stop, +1.0)
         return None if approach is None else self._movements.movement_of(approach, exit_id)
 
-    def _mark_ghosts(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64], now: float | None) -> None:
+    def _mark_ghosts(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64]) -> None:
         """Tracks born where a track whose movement was completed by inference vanished are that vehicle.
 
         They are marked as having moved, so :meth:`_late_entry` does not count the vehicle again.
-        ``now`` is the newborns' birth time (None: each track's own first sighting).
         """
         if len(born) == 0 or not self._exited:
             return
@@ -482,7 +481,7 @@ class SiteMeasures:
         first = table.col("born")
         moved = table.col("moved")
         for row, width in zip(born.tolist(), widths.tolist(), strict=True):
-            t_born = float(table.first_seen[row]) if now is None else now
+            t_born = float(table.first_seen[row])
             for t_last, last, speed in self._exited:
                 reach = max(_STITCH_MIN_PX, width) + 1.25 * speed * (t_born - t_last)
                 if t_born > t_last and float(np.linalg.norm(first[row] - last)) <= reach:
@@ -517,7 +516,7 @@ class SiteMeasures:
                 self._exited.append((t_last, last[0].copy(), speed))
                 # Tracks already born where it vanished are the vehicle again: not counted twice.
                 later = np.flatnonzero(table.first_seen > t_last)
-                self._mark_ghosts(later, np.zeros(len(later)), None)
+                self._mark_ghosts(later, np.zeros(len(later)))
                 cls = int(table.col("cls")[row])
                 for t_ in tallies:
                     t_.movements[self._movement_pos[movement], cls] += 1

@@ -127,16 +127,11 @@ class SqliteStore(SqlStore):
             self._memory = self._connect()
         self._pool: Pool[sqlite3.Connection] = Pool(self._connect, self._close_conn)
         try:
-            with self._pool.connection() as conn:
+            with self._borrow() as conn:
                 conn.executescript(_SCHEMA + spans.SPAN_TABLE + ";")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    spans.migrate(_SqliteTx(conn), _has_old_index)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.execute("COMMIT")
+            with self._write() as tx:
+                spans.migrate(tx, _has_old_index)
+                tx.run(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as err:
             raise StoreError(f"cannot create the schema in {self._path}: {err}") from None
 
