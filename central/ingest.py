@@ -46,7 +46,7 @@ from central.errors import CentralError, StoreError
 from central.keys import KeyAuthenticator, KeyFolder
 from edge.link import ACK, DATA, PUSH, encode_ack, set_common_options
 from edge.messages import MAX_MESSAGE_BYTES, ConfigAck, ConfigPush, Envelope, WireError, encode
-from edge.wirefast import WireEnvelope, decode_fast
+from edge.wirefast import WireEnvelope, decode_fast, try_fast_lines
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,40 @@ class _Push:
     envelope: Envelope
     frame: bytes
     sent: float = 0.0
+
+
+class _Received:
+    """What one turn of the ingest loop read: valid envelopes, their frames and senders, refusals."""
+
+    __slots__ = ("batch", "frames", "refusals", "replies", "routes", "senders")
+
+    def __init__(self) -> None:
+        self.batch: list[WireEnvelope] = []
+        self.frames: list[bytes] = []
+        self.senders: list[bytes] = []
+        self.replies: dict[bytes, list[int]] = {}
+        self.refusals: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
+        self.routes: dict[str, bytes] = {}
+
+    def add(self, identity: bytes, envs: Sequence[WireEnvelope], frames: list[bytes]) -> None:
+        """Take valid envelopes (and the frames they came from) sent by ``identity``."""
+        self.batch += envs
+        self.frames += frames
+        self.senders += [identity] * len(envs)
+        seqs = self.replies.get(identity)
+        if seqs is None:
+            seqs = self.replies[identity] = []
+        seqs += [env.seq for env in envs]
+        for site in {env.site for env in envs}:
+            self.routes[site] = identity
+
+    def set_aside(self, refused: list[int]) -> None:
+        """Move the envelopes the store refused (by index) from the replies to the refusals."""
+        for i in refused:
+            self.replies[self.senders[i]].remove(self.batch[i].seq)
+            self.refusals[self.senders[i]].append((self.batch[i].seq, "store_refused"))
+        bad = set(refused)
+        self.batch = [env for i, env in enumerate(self.batch) if i not in bad]
 
 
 class _Metrics:
@@ -307,14 +341,9 @@ class IngestServer:
                         self.endpoint, reason, msg["value"])
 
     def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
-        batch: list[WireEnvelope] = []
-        frames: list[bytes] = []
-        senders: list[bytes] = []
-        replies: dict[bytes, list[int]] = defaultdict(list)
-        refusals: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
-        routes: dict[str, bytes] = {}
+        got = _Received()
         secure = self.keys
-        while len(batch) < self.max_batch:
+        while len(got.batch) < self.max_batch:
             try:
                 # Frames (copy=False) only when the User-Id metadata is needed: bytes are cheaper.
                 parts = sock.recv_multipart(zmq.NOBLOCK, copy=secure is None)
@@ -324,48 +353,52 @@ class IngestServer:
             if len(parts) < 3 or _bytes(parts[1]) != DATA:
                 self._reject("bad_shape", 1)
                 continue
-            lines = [line for part in parts[2:] for line in _bytes(part).split(b"\n")]
-            if len(lines) > MAX_MESSAGES_PER_DATA:
-                self._reject("too_many_messages", len(lines))
+            chunks = [(part, part.split(b"\n")) for part in map(_bytes, parts[2:])]
+            count = sum(len(lines) for _, lines in chunks)
+            if count > MAX_MESSAGES_PER_DATA:
+                self._reject("too_many_messages", count)
                 continue
             owner = self._owner(parts[1]) if secure is not None else None
-            for frame in lines:
-                try:
-                    env = decode_fast(frame)
-                except WireError as err:
-                    self._reject(err.reason, 1)
-                    seq = _peek_seq(frame) if err.reason != "oversized" else None
-                    if seq is not None:
-                        refusals[identity].append((seq, err.reason))
-                    continue
-                if owner is not None and env.site != owner:
-                    self._reject("site_mismatch", 1)
-                    log.warning("dropped message %s/%d from the key named %r: a box may publish only for its own site",
-                                env.site, env.seq, owner)
-                    continue
-                batch.append(env)
-                frames.append(frame)
-                senders.append(identity)
-                replies[identity].append(env.seq)
-                routes[env.site] = identity
-        if not batch and not refusals:
+            for part, lines in chunks:
+                # The common case, a whole batch frame of valid aggregates or events, in one call.
+                fast = try_fast_lines(lines, part)
+                if fast is not None and (owner is None or all(env.site == owner for env in fast)):
+                    got.add(identity, fast, lines)
+                else:
+                    self._decode_each(got, identity, lines, owner)
+        if not got.batch and not got.refusals:
             return
-        if batch:
-            refused = self._commit(batch, frames)
+        replies = got.replies
+        if got.batch:
+            refused = self._commit(got.batch, got.frames)
             if refused is None:
                 replies.clear()  # nothing is acknowledged; the edges resend after their timeout
             elif refused:
-                for i in refused:
-                    replies[senders[i]].remove(batch[i].seq)
-                    refusals[senders[i]].append((batch[i].seq, "store_refused"))
-                bad = set(refused)
-                batch = [env for i, env in enumerate(batch) if i not in bad]
+                got.set_aside(refused)
         for identity, seqs in replies.items():
-            sock.send_multipart([identity, ACK, encode_ack(seqs, refusals.pop(identity, []))])
-        for identity, only_refused in refusals.items():
+            sock.send_multipart([identity, ACK, encode_ack(seqs, got.refusals.pop(identity, []))])
+        for identity, only_refused in got.refusals.items():
             sock.send_multipart([identity, ACK, encode_ack([], only_refused)])
         if replies:
-            self._note_sites(batch, routes)
+            self._note_sites(got.batch, got.routes)
+
+    def _decode_each(self, got: _Received, identity: bytes, lines: list[bytes], owner: str | None) -> None:
+        """Decode frames one by one: a bad one is counted, refused and dropped, its neighbours kept."""
+        for frame in lines:
+            try:
+                env = decode_fast(frame)
+            except WireError as err:
+                self._reject(err.reason, 1)
+                seq = _peek_seq(frame) if err.reason != "oversized" else None
+                if seq is not None:
+                    got.refusals[identity].append((seq, err.reason))
+                continue
+            if owner is not None and env.site != owner:
+                self._reject("site_mismatch", 1)
+                log.warning("dropped message %s/%d from the key named %r: a box may publish only for its own site",
+                            env.site, env.seq, owner)
+                continue
+            got.add(identity, [env], [frame])
 
     @staticmethod
     def _owner(frame: bytes | zmq.Frame) -> str | None:

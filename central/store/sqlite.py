@@ -15,7 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -191,19 +194,16 @@ class SqliteStore(SqlStore):
 
     def _insert_messages(self, tx: Tx, rows: list[MessageRow]) -> dict[str, int]:
         conn = cast(_SqliteTx, tx).conn
-        # Batches almost always come from one site; group so rowcounts split per site.
-        groups: dict[str, list[MessageRow]] = {}
+        # Batches almost always come from one site (and have one received_at): group so rowcounts
+        # split per site and each group binds its site and time once.
+        groups: dict[tuple[str, float], list[MessageRow]] = {}
         for row in rows:
-            groups.setdefault(row[0], []).append(row)
+            groups.setdefault((row[0], row[4]), []).append(row)
         new: dict[str, int] = {}
-        for site, group in groups.items():
+        for (site, received_at), group in groups.items():
             before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO messages (site, seq, kind, ts, received_at, payload) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (site, seq) DO NOTHING",
-                group,
-            )
-            new[site] = conn.total_changes - before
+            _insert_site_rows(conn, site, received_at, group)
+            new[site] = new.get(site, 0) + conn.total_changes - before
         return new
 
     def _lock_site_plans(self, tx: Tx, site: str) -> None:
@@ -214,6 +214,34 @@ class SqliteStore(SqlStore):
         self._pool.close()
         if self._memory is not None:
             self._memory.close()
+
+
+#: Rows per INSERT statement, largest first: a batch goes in as few statements as these sizes allow.
+_ROWS_PER_INSERT = (100, 10, 1)
+#: Per row: seq, kind, ts, payload; ``?1`` is the site and ``?2`` the batch's received_at, bound once.
+_PICK = operator.itemgetter(1, 2, 3, 5)
+
+
+@functools.cache
+def _insert_sql(n: int) -> str:
+    values = ",".join(f"(?1,?{3 + 4 * j},?{4 + 4 * j},?{5 + 4 * j},?2,?{6 + 4 * j})" for j in range(n))
+    return f"INSERT INTO messages (site, seq, kind, ts, received_at, payload) VALUES {values} ON CONFLICT (site, seq) DO NOTHING"
+
+
+def _insert_site_rows(conn: sqlite3.Connection, site: str, received_at: float, rows: list[MessageRow]) -> None:
+    """Insert rows of one site and one ``received_at``, many to a statement.
+
+    ``executemany`` pays the sqlite3 module's per-row overhead (statement reset, GIL hand-off) on
+    every row: 100 rows to a statement take half its CPU time per row.
+    """
+    i = 0
+    for size in _ROWS_PER_INSERT:
+        sql = _insert_sql(size)
+        while len(rows) - i >= size:
+            params: list[object] = [site, received_at]
+            params += itertools.chain.from_iterable(map(_PICK, rows[i : i + size]))
+            conn.execute(sql, params)
+            i += size
 
 
 def _has_old_index(tx: spans.Tx) -> bool:
