@@ -38,11 +38,6 @@ HEARTBEAT_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 4000
 
 
-def join_batch(frames: Iterable[bytes]) -> bytes:
-    """One DATA batch frame from encoded envelopes (see the module docstring)."""
-    return b"\n".join(frames)
-
-
 def ranges(seqs: Iterable[int]) -> list[list[int]]:
     """Compress sequence numbers into sorted inclusive ``[first, last]`` ranges.
 

@@ -22,12 +22,14 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
-from edge.messages import MAX_MESSAGE_BYTES, Envelope, decode, encode
+from edge import messages
+from edge.messages import MAX_MESSAGE_BYTES, Body, Envelope, decode, encode
 
 # Bounds stand in for pydantic's allow_inf_nan=False: JSON has no NaN, but 1e999 overflows to inf.
 _BIG = 1.7976931348623157e308
@@ -182,3 +184,47 @@ def try_fast_lines(lines: list[bytes], part: bytes) -> list[FastEnvelope] | None
 def encode_any(env: WireEnvelope) -> bytes:
     """The wire frame of either kind of envelope."""
     return msgspec.json.encode(env) if isinstance(env, FastEnvelope) else encode(env)
+
+
+#: Wire models msgspec serialises field by field from the instance (the bulk kinds and their parts).
+_PLAIN_MODELS = frozenset({
+    messages.Aggregate, messages.LineCount, messages.MovementCount, messages.ApproachMeasures,
+    messages.Events, messages.HiResEvent,
+})
+_FAST_BODIES = (messages.Aggregate, messages.Events)
+
+
+def _fields(obj: object) -> dict[str, object]:
+    # The exact classes only: a subclass may serialise differently, and pydantic then decides.
+    if type(obj) in _PLAIN_MODELS:
+        fields: dict[str, object] = obj.__dict__
+        return fields
+    raise TypeError(f"not a plain wire model: {type(obj).__name__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_fields)
+
+
+def encode_bodies(bodies: Sequence[Body]) -> list[bytes]:
+    """Bodies as wire JSON: what ``body.model_dump_json()`` writes, about twice as fast for the bulk kinds.
+
+    A validated model's fields (``__dict__``, in declaration order) are already what its JSON
+    holds, so msgspec writes them without pydantic's serialiser. Anything else (other kinds, or a
+    value msgspec cannot write) is serialised by pydantic. ``tests/edge/test_wirefast.py`` checks
+    that pydantic reads the result back equal, and that the bytes are pydantic's own but for how
+    an exponent is written (``1e16`` against ``1e+16``, the same number).
+    """
+    try:
+        return [_encoder.encode(body) if type(body) in _FAST_BODIES else body.model_dump_json().encode()
+                for body in bodies]
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return [_encode_one(body) for body in bodies]
+
+
+def _encode_one(body: Body) -> bytes:
+    if type(body) in _FAST_BODIES:
+        try:
+            return _encoder.encode(body)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            pass
+    return body.model_dump_json().encode()
