@@ -45,13 +45,14 @@ def ranges(seqs: Iterable[int]) -> list[list[int]]:
         >>> ranges([5, 1, 2, 3, 7, 6])
         [[1, 3], [5, 7]]
     """
-    unique = sorted(set(seqs))
+    unique = set(seqs)
     if not unique:
         return []
-    if unique[-1] - unique[0] == len(unique) - 1:
-        return [[unique[0], unique[-1]]]  # the usual ack: one unbroken run, no Python loop
+    lo, hi = min(unique), max(unique)
+    if hi - lo == len(unique) - 1:
+        return [[lo, hi]]  # the usual ack: one unbroken run, found without sorting or a Python loop
     out: list[list[int]] = []
-    for s in unique:
+    for s in sorted(unique):
         if out and out[-1][1] == s - 1:
             out[-1][1] = s
         else:
