@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import gc
 import json
 import logging
@@ -32,15 +31,16 @@ import operator
 import queue
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import prometheus_client
 import zmq
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from pydantic import ValidationError
 from zmq.utils.monitor import recv_monitor_message
 
@@ -138,11 +138,11 @@ class _Received:
 
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.stored = Counter("simpang_ingest_messages", "Messages committed and acknowledged (new and resent), by kind.", ["kind"], registry=registry)
-        self.duplicates = Counter("simpang_ingest_duplicates", "Messages received again and acknowledged.", registry=registry)
-        self.rejected = Counter("simpang_ingest_rejected", "Frames dropped, by reason.", ["reason"], registry=registry)
-        self.refused = Counter("simpang_ingest_refused_connections", "Connections refused at handshake, by reason.", ["reason"], registry=registry)
-        self.store_errors = Counter("simpang_ingest_store_errors", "Batches the store failed to commit.", registry=registry)
+        self.stored = prometheus_client.Counter("simpang_ingest_messages", "Messages committed and acknowledged (new and resent), by kind.", ["kind"], registry=registry)
+        self.duplicates = prometheus_client.Counter("simpang_ingest_duplicates", "Messages received again and acknowledged.", registry=registry)
+        self.rejected = prometheus_client.Counter("simpang_ingest_rejected", "Frames dropped, by reason.", ["reason"], registry=registry)
+        self.refused = prometheus_client.Counter("simpang_ingest_refused_connections", "Connections refused at handshake, by reason.", ["reason"], registry=registry)
+        self.store_errors = prometheus_client.Counter("simpang_ingest_store_errors", "Batches the store failed to commit.", registry=registry)
         self.commit = Histogram(
             "simpang_ingest_commit_seconds", "Time to commit one batch.", registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
@@ -387,7 +387,10 @@ class IngestServer:
         for identity, only_refused in got.refusals.items():
             sock.send_multipart([identity, ACK, encode_ack([], only_refused)])
         if replies:
-            self._note_sites(got.batch, got.routes)
+            kinds = Counter(map(_KIND, got.batch))
+            for kind, n in kinds.items():
+                self._m.stored.labels(kind).inc(n)
+            self._note_sites(got.batch, kinds, got.routes)
 
     def _decode_each(self, got: _Received, identity: bytes, lines: list[bytes], owner: str | None) -> None:
         """Decode frames one by one: a bad one is counted, refused and dropped, its neighbours kept."""
@@ -451,8 +454,6 @@ class IngestServer:
                 self._rate_t, self._rate_n = now, 0
         if dup:
             self._m.duplicates.inc(dup)
-        for kind, n in collections.Counter(map(_KIND, batch)).items():
-            self._m.stored.labels(kind).inc(n)
         return refused
 
     def _store_isolating(self, batch: list[WireEnvelope], frames: list[bytes], offset: int, refused: list[int]) -> int:
@@ -478,19 +479,21 @@ class IngestServer:
         return (self._store_isolating(batch[:mid], frames[:mid], offset, refused)
                 + self._store_isolating(batch[mid:], frames[mid:], offset + mid, refused))
 
-    def _note_sites(self, batch: list[WireEnvelope], routes: dict[str, bytes]) -> None:
+    def _note_sites(self, batch: list[WireEnvelope], kinds: Counter[str], routes: dict[str, bytes]) -> None:
         now = time.time()
-        counts = collections.Counter(map(_SITE, batch))
         latest: dict[str, WireEnvelope] = {}
-        if len(counts) == 1:  # the usual batch: one site, no Python loop over its messages
+        counts: dict[str, int] = {}
+        if len(set(map(_SITE, batch))) == 1:  # the usual batch: one site, no Python loop over its messages
             latest[batch[0].site] = max(batch, key=_SEQ)
+            counts[batch[0].site] = len(batch)
         else:
             for env in batch:
                 prev = latest.get(env.site)
                 if prev is None or env.seq > prev.seq:
                     latest[env.site] = env
+                counts[env.site] = counts.get(env.site, 0) + 1
         acks: list[tuple[str, ConfigAck]] = []
-        if "config_ack" in set(map(_KIND, batch)):
+        if "config_ack" in kinds:
             acks = [(env.site, env.body) for env in batch if isinstance(env.body, ConfigAck)]
         with self._lock:
             for site, env in latest.items():

@@ -202,8 +202,11 @@ class SqliteStore(SqlStore):
         # Batches almost always come from one site (and have one received_at): group so rowcounts
         # split per site and each group binds its site and time once.
         groups: dict[tuple[str, float], list[MessageRow]] = {}
-        for row in rows:
-            groups.setdefault((row[0], row[4]), []).append(row)
+        if len(set(map(_SITE_COL, rows))) == 1 and len(set(map(_RECEIVED_COL, rows))) == 1:
+            groups[rows[0][0], rows[0][4]] = rows  # the usual batch, without a Python loop per row
+        else:
+            for row in rows:
+                groups.setdefault((row[0], row[4]), []).append(row)
         new: dict[str, int] = {}
         for (site, received_at), group in groups.items():
             before = conn.total_changes
@@ -225,6 +228,8 @@ class SqliteStore(SqlStore):
 _ROWS_PER_INSERT = (100, 10, 1)
 #: Per row: seq, kind, ts, payload; ``?1`` is the site and ``?2`` the batch's received_at, bound once.
 _PICK = operator.itemgetter(1, 2, 3, 5)
+_SITE_COL = operator.itemgetter(0)
+_RECEIVED_COL = operator.itemgetter(4)
 
 
 @functools.cache
