@@ -206,9 +206,7 @@ class Spool:
                 raise SpoolError(f"a message of {too_big[0]} bytes exceeds the wire limit of "
                                  f"{MAX_MESSAGE_BYTES} bytes; nothing was spooled")
             last = first + len(frames) - 1
-            per = self.frames_per_row
-            rows = [(first + k, min(first + k + per - 1, last), b"\n".join(frames[k : k + per]))
-                    for k in range(0, len(frames), per)]
+            rows = _rows(first, frames, self.frames_per_row)
             try:
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.execute("BEGIN IMMEDIATE")
@@ -426,6 +424,28 @@ def waiting(db: sqlite3.Connection, spool_format: object) -> tuple[int, int, int
         query = f"SELECT coalesce(sum(last - seq + 1), 0), coalesce(sum({_SIZE}), 0), min(seq), max(last) FROM outbox"
     depth, size, first, last = db.execute(query).fetchone()
     return int(depth), int(size), first, last
+
+
+def _rows(first: int, frames: list[bytes], per_row: int) -> list[tuple[int, int, bytes]]:
+    """Consecutive frames (seqs from ``first``) as rows ``(first, last, frames joined by newlines)``.
+
+    A row holds at most ``per_row`` frames and at most :data:`MAX_MESSAGE_BYTES` bytes, so that it
+    always fits one ZeroMQ frame central accepts (a single frame over the limit never gets here).
+    """
+    rows: list[tuple[int, int, bytes]] = []
+    for k in range(0, len(frames), per_row):
+        chunk = frames[k : k + per_row]
+        if sum(map(len, chunk)) + len(chunk) <= MAX_MESSAGE_BYTES:
+            rows.append((first + k, first + k + len(chunk) - 1, b"\n".join(chunk)))
+            continue
+        start, size = 0, 0  # big frames: close a row before it outgrows the limit
+        for i, frame in enumerate(chunk):
+            if i > start and size + len(frame) + 1 > MAX_MESSAGE_BYTES:
+                rows.append((first + k + start, first + k + i - 1, b"\n".join(chunk[start:i])))
+                start, size = i, 0
+            size += len(frame) + 1
+        rows.append((first + k + start, first + k + len(chunk) - 1, b"\n".join(chunk[start:])))
+    return rows
 
 
 def _slice(first: int, last: int, frames: bytes, start: int, stop: int) -> tuple[int, int, bytes]:

@@ -198,3 +198,17 @@ def test_a_format_1_spool_is_upgraded_and_keeps_its_messages(tmp_path: Path) -> 
         assert spool.ack([(3, 3)]) == 1
     with Spool(path, site="site-a") as spool:
         assert [s for s, _ in spool.pending()] == [4, 5]
+
+
+def test_rows_of_big_frames_stay_within_the_wire_limit(tmp_path: Path) -> None:
+    from edge.messages import MAX_MESSAGE_BYTES  # noqa: PLC0415
+
+    big = Aggregate(start=0.0, duration_s=1.0,
+                    lines=[LineCount(line="l1", direction="in", counts={f"c{i}": i for i in range(30_000)})])
+    with Spool(tmp_path / "s.sqlite", site="site-a") as spool:
+        frames = spool.append([big] * 5 + [_agg(1)])
+        rows = spool.pending_rows(limit=100)
+    assert len(frames[0][1]) > MAX_MESSAGE_BYTES // 3
+    assert all(len(f) <= MAX_MESSAGE_BYTES for _, _, f in rows)
+    assert len(rows) > 1
+    assert b"\n".join(f for _, _, f in rows) == b"\n".join(f for _, f in frames)
