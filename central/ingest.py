@@ -2,10 +2,17 @@
 
 One :class:`IngestServer` runs in its own thread (CENTRAL's FastAPI lifespan calls ``start()``
 and ``stop()``). Each turn of its loop drains what has arrived (up to ``max_batch`` messages),
-decodes every frame with :func:`edge.messages.decode`, commits all valid envelopes with one
-``store.ingest`` call, and only then acknowledges them to the edges that sent them. Duplicates
-(resends after a reconnect) are acknowledged too: the store is idempotent on ``(site, seq)``.
-Nothing else is kept, so several ingest workers can share one PostgreSQL store.
+decodes every frame (:mod:`edge.wirefast`, with :func:`edge.messages.decode` as the authority),
+writes all valid envelopes in one store transaction, and only once that has committed
+acknowledges them to the edges that sent them. Duplicates (resends after a reconnect) are
+acknowledged too: the store is idempotent on ``(site, seq)``. Nothing else is kept, so several
+ingest workers can share one PostgreSQL store.
+
+The commit runs in a second thread (``simpang.commit``) while this one decodes the next batch: a
+durable commit is mostly waiting for the disk (on the 2-core build machine the fsyncs took as long
+as all the CPU work of a batch), and the database releases the GIL for all of it, so the two
+threads hand the GIL over about once per batch. (Running the whole store call in the other
+thread contended for the GIL at every statement and was slower than one thread.)
 
 Bad input never stops the loop: oversized, truncated, wrong-version or garbage messages and
 malformed multipart shapes are counted in ``simpang_ingest_rejected_total{reason}`` and dropped;
@@ -33,10 +40,11 @@ import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import prometheus_client
 import zmq
@@ -70,6 +78,35 @@ class IngestStore(Protocol):
         ``frames`` are the validated wire frames of ``envelopes`` (same order), to store as they are.
         """
         ...
+
+
+class PendingCommit(Protocol):
+    """A written batch waiting for its commit (``central.store.sql.PendingIngest``)."""
+
+    def commit(self) -> int:
+        """Commit durably; return how many messages were new."""
+        ...
+
+
+@runtime_checkable
+class TwoPhaseStore(Protocol):
+    """A store that can write a batch now and commit it later, from another thread."""
+
+    #: Whether :meth:`ingest_begin`'s commit may run in another thread (not for an in-memory SQLite).
+    background_commit: bool
+
+    def ingest_begin(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> PendingCommit:
+        """Write a batch without committing it (see :meth:`central.store.sql.SqlStore.ingest_begin`)."""
+        ...
+
+
+@dataclass
+class _InFlight:
+    """A batch whose commit runs in the committer thread."""
+
+    got: _Received
+    commit: Future[int]
+    t0: float
 
 
 @dataclass
@@ -193,6 +230,7 @@ class IngestServer:
         self._m = _Metrics(self.registry)
         self._sites: OrderedDict[str, SiteStats] = OrderedDict()
         self._pushes: dict[str, _Push] = {}
+        self._in_flight: _InFlight | None = None
         self._requests: queue.SimpleQueue[tuple[str, Envelope]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -318,16 +356,25 @@ class IngestServer:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(monitor, zmq.POLLIN)
+        committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simpang.commit")
         try:
             while not self._stop.is_set():
-                events = dict(poller.poll(100))
+                # While a commit runs, look for the next batch without waiting: decoding it is what
+                # overlaps the commit's fsync.
+                events = dict(poller.poll(0 if self._in_flight is not None else 100))
                 if monitor in events:
                     self._on_monitor(monitor)
-                if sock in events:
-                    with _gc_paused():
-                        self._ingest_available(sock)
+                with _gc_paused():
+                    got = self._receive(sock) if sock in events else None
+                    if self._in_flight is not None:
+                        self._settle(sock)
+                    if got is not None:
+                        self._store(sock, got, committer)
                 self._send_pushes(sock)
         finally:
+            if self._in_flight is not None:
+                self._settle(sock)
+            committer.shutdown()
             sock.disable_monitor()
             monitor.close()
             sock.close()
@@ -347,7 +394,8 @@ class IngestServer:
             log.warning("refused a connection at %s: handshake failed (%s, code %s); keyless or unknown client",
                         self.endpoint, reason, msg["value"])
 
-    def _ingest_available(self, sock: zmq.Socket[Any]) -> None:
+    def _receive(self, sock: zmq.Socket[Any]) -> _Received:
+        """Read and decode what has arrived, up to ``max_batch`` messages."""
         got = _Received()
         secure = self.keys
         while len(got.batch) < self.max_batch:
@@ -373,15 +421,49 @@ class IngestServer:
                     got.add(identity, fast, lines)
                 else:
                     self._decode_each(got, identity, lines, owner)
-        if not got.batch and not got.refusals:
-            return
-        replies = got.replies
+        return got
+
+    def _store(self, sock: zmq.Socket[Any], got: _Received, committer: ThreadPoolExecutor) -> None:
+        """Write a batch and hand its commit to ``committer``, or store it here and acknowledge it."""
+        store = self.store
+        if got.batch and isinstance(store, TwoPhaseStore) and store.background_commit:
+            t0 = time.perf_counter()
+            try:
+                pending = store.ingest_begin(got.batch, got.frames)
+            except StoreError as err:
+                self._store_failed(len(got.batch), err)
+                got.replies.clear()
+                self._acknowledge(sock, got)
+                return
+            except Exception:  # content the store refuses: found below, message by message
+                log.debug("store refused a batch of %d; isolating the culprits", len(got.batch))
+            else:
+                self._in_flight = _InFlight(got, committer.submit(pending.commit), t0)
+                return
         if got.batch:
             refused = self._commit(got.batch, got.frames)
             if refused is None:
-                replies.clear()  # nothing is acknowledged; the edges resend after their timeout
+                got.replies.clear()  # nothing is acknowledged; the edges resend after their timeout
             elif refused:
                 got.set_aside(refused)
+        self._acknowledge(sock, got)
+
+    def _settle(self, sock: zmq.Socket[Any]) -> None:
+        """Wait for the commit in flight, then acknowledge its batch (or, if it failed, none of it)."""
+        flight, self._in_flight = self._in_flight, None
+        assert flight is not None
+        try:
+            new = flight.commit.result()
+        except Exception as err:  # StoreError, or anything else the database raised on commit
+            self._store_failed(len(flight.got.batch), err)
+            flight.got.replies.clear()
+        else:
+            self._m.commit.observe(time.perf_counter() - flight.t0)
+            self._count_stored(len(flight.got.batch), new)
+        self._acknowledge(sock, flight.got)
+
+    def _acknowledge(self, sock: zmq.Socket[Any], got: _Received) -> None:
+        replies = got.replies
         for identity, seqs in replies.items():
             sock.send_multipart([identity, ACK, encode_ack(seqs, got.refusals.pop(identity, []))])
         for identity, only_refused in got.refusals.items():
@@ -433,16 +515,21 @@ class IngestServer:
         try:
             new = self._store_isolating(batch, frames, 0, refused)
         except StoreError as err:
-            self._m.store_errors.inc()
-            log.error("store failed to commit %d message(s); the edges will resend them: %s", len(batch), err)
-            time.sleep(0.2)  # a failing database should not be hammered in a tight loop
+            self._store_failed(len(batch), err)
             return None
         self._m.commit.observe(time.perf_counter() - t0)
         if refused:
             self._reject("store_refused", len(refused))
-            bad = set(refused)
-            batch = [env for i, env in enumerate(batch) if i not in bad]
-        dup = len(batch) - new
+        self._count_stored(len(batch) - len(refused), new)
+        return refused
+
+    def _store_failed(self, n: int, err: Exception) -> None:
+        self._m.store_errors.inc()
+        log.error("store failed to commit %d message(s); the edges will resend them: %s", n, err)
+        time.sleep(0.2)  # a failing database should not be hammered in a tight loop
+
+    def _count_stored(self, stored: int, new: int) -> None:
+        dup = stored - new
         with self._lock:
             self._stored += new
             self._duplicates += dup
@@ -454,7 +541,6 @@ class IngestServer:
                 self._rate_t, self._rate_n = now, 0
         if dup:
             self._m.duplicates.inc(dup)
-        return refused
 
     def _store_isolating(self, batch: list[WireEnvelope], frames: list[bytes], offset: int, refused: list[int]) -> int:
         """Store a batch; if the store refuses its content, split it to find and set aside the culprits.

@@ -130,6 +130,8 @@ class SqliteStore(SqlStore):
             raise StoreError(f"cannot open SQLite store {self._path}: directory does not exist")
         if self._path == ":memory:":
             self._memory = self._connect()
+            # Its lock is held from the write to the commit, and only its owner may release it.
+            self.background_commit = False
         self._pool: Pool[sqlite3.Connection] = Pool(self._connect, self._close_conn)
         try:
             with self._borrow() as conn:
