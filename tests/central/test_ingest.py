@@ -129,23 +129,6 @@ class FlakyStore:
         return self.inner.ingest(envelopes, frames)
 
 
-def test_store_failure_leaves_the_batch_unacked_until_a_resend_succeeds(tmp_path: Path, sqlite_store: Store) -> None:
-    store = FlakyStore(sqlite_store, failures=2)
-    with IngestServer("tcp://127.0.0.1:*", store) as server:
-        spool = Spool(tmp_path / "s.sqlite", site="site-d")
-        pub = Publisher(spool, LinkSettings(server.endpoint, ack_timeout_s=0.5))
-        pub.start()
-        try:
-            pub.publish_many([Health(uptime_s=float(i)) for i in range(50)])
-            assert pub.wait_drained(15.0)
-            assert stored_seqs(sqlite_store, "site-d") == list(range(1, 51))
-            assert pub.stats().resends >= 50
-            assert "simpang_ingest_store_errors_total 2.0" in generate_latest(server.registry).decode()
-        finally:
-            pub.stop()
-            spool.close()
-
-
 class FailingCommit:
     """A written batch whose commit fails, as a full disk or a lost connection would make it."""
 
@@ -189,27 +172,28 @@ class Committing:
         return self.pending.commit()
 
 
-def test_a_commit_that_fails_in_the_committer_thread_is_never_acked(tmp_path: Path) -> None:
-    inner = SqliteStore(tmp_path / "central.db")
-    store = FlakyCommitStore(inner, failures=2)
-    try:
-        with IngestServer("tcp://127.0.0.1:*", store) as server:
-            spool = Spool(tmp_path / "s.sqlite", site="site-f")
-            pub = Publisher(spool, LinkSettings(server.endpoint, ack_timeout_s=0.5))
-            pub.start()
-            try:
-                pub.publish_many([Health(uptime_s=float(i)) for i in range(50)])
-                assert pub.wait_drained(15.0)
-                assert stored_seqs(inner, "site-f") == list(range(1, 51))
-                assert pub.stats().resends >= 50
-                assert "simpang_ingest_store_errors_total 2.0" in generate_latest(server.registry).decode()
+@pytest.mark.parametrize("in_committer", [False, True], ids=["store-call", "committer-thread"])
+def test_store_failure_leaves_the_batch_unacked_until_a_resend_succeeds(
+    tmp_path: Path, sqlite_store: Store, *, in_committer: bool
+) -> None:
+    assert isinstance(sqlite_store, SqliteStore)
+    store = FlakyCommitStore(sqlite_store, failures=2) if in_committer else FlakyStore(sqlite_store, failures=2)
+    with IngestServer("tcp://127.0.0.1:*", store) as server:
+        spool = Spool(tmp_path / "s.sqlite", site="site-d")
+        pub = Publisher(spool, LinkSettings(server.endpoint, ack_timeout_s=0.5))
+        pub.start()
+        try:
+            pub.publish_many([Health(uptime_s=float(i)) for i in range(50)])
+            assert pub.wait_drained(15.0)
+            assert stored_seqs(sqlite_store, "site-d") == list(range(1, 51))
+            assert pub.stats().resends >= 50
+            assert "simpang_ingest_store_errors_total 2.0" in generate_latest(server.registry).decode()
+            if isinstance(store, FlakyCommitStore):  # the commits really ran in the committer thread
                 assert store.committed_in
                 assert all(name.startswith("simpang.commit") for name in store.committed_in)
-            finally:
-                pub.stop()
-                spool.close()
-    finally:
-        inner.close()
+        finally:
+            pub.stop()
+            spool.close()
 
 
 class ImmediateTarget:
