@@ -38,11 +38,6 @@ HEARTBEAT_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 4000
 
 
-def join_batch(frames: Iterable[bytes]) -> bytes:
-    """One DATA batch frame from encoded envelopes (see the module docstring)."""
-    return b"\n".join(frames)
-
-
 def ranges(seqs: Iterable[int]) -> list[list[int]]:
     """Compress sequence numbers into sorted inclusive ``[first, last]`` ranges.
 
@@ -50,8 +45,14 @@ def ranges(seqs: Iterable[int]) -> list[list[int]]:
         >>> ranges([5, 1, 2, 3, 7, 6])
         [[1, 3], [5, 7]]
     """
+    unique = set(seqs)
+    if not unique:
+        return []
+    lo, hi = min(unique), max(unique)
+    if hi - lo == len(unique) - 1:
+        return [[lo, hi]]  # the usual ack: one unbroken run, found without sorting or a Python loop
     out: list[list[int]] = []
-    for s in sorted(set(seqs)):
+    for s in sorted(unique):
         if out and out[-1][1] == s - 1:
             out[-1][1] = s
         else:

@@ -18,7 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -40,8 +42,8 @@ from edge.link import (
     PUSH,
     check_z85_key,
     decode_ack,
-    join_batch,
     load_key_pair,
+    ranges,
     set_common_options,
 )
 from edge.messages import Body, ConfigAck, ConfigPush, WireError, decode
@@ -73,57 +75,85 @@ class SendWindow:
         self.max_in_flight = max_in_flight
         self.ack_timeout_s = ack_timeout_s
         self.cursor = 0
-        self._in_flight: OrderedDict[int, float] = OrderedDict()
+        # In flight as disjoint runs (first, last, sent at), sorted: a batch is one run, not a
+        # thousand entries, so sending and acknowledging cost nothing per message.
+        self._runs: list[tuple[int, int, float]] = []
+        self._count = 0
         self._progress = 0.0
         #: Seconds from send to ack of recently acknowledged messages (bounded).
         self.latencies: deque[float] = deque(maxlen=1_000_000)
 
     def room(self) -> int:
         """How many more messages may be sent now."""
-        return self.max_in_flight - len(self._in_flight)
+        return self.max_in_flight - self._count
 
     @property
     def in_flight(self) -> int:
         """Messages sent and not yet acknowledged or rejected."""
-        return len(self._in_flight)
+        return self._count
 
     def sent(self, seqs: Sequence[int], now: float) -> None:
         """Record messages just sent (in increasing seq order)."""
-        if not self._in_flight:
+        for first, last in ranges(seqs):
+            self.sent_run(first, last, now)
+
+    def sent_run(self, first: int, last: int, now: float) -> None:
+        """Record the messages ``first..last`` just sent (beyond every seq sent since the last reset)."""
+        if not self._runs:
             self._progress = now
-        for s in seqs:
-            self._in_flight[s] = now
-        if seqs:
-            self.cursor = max(self.cursor, seqs[-1])
+        runs = self._runs
+        if runs and runs[-1][1] == first - 1 and runs[-1][2] == now:
+            runs[-1] = (runs[-1][0], last, now)
+        else:
+            runs.append((first, last, now))
+        self._count += last - first + 1
+        self.cursor = max(self.cursor, last)
 
     def acked(self, spans: Sequence[tuple[int, int]], now: float) -> int:
         """Take acknowledged ranges out of flight; return how many were in flight."""
         done = 0
         for lo, hi in spans:
-            if hi - lo > len(self._in_flight):
-                hits = [s for s in self._in_flight if lo <= s <= hi]
-            else:
-                hits = [s for s in range(lo, hi + 1) if s in self._in_flight]
-            for s in hits:
-                self.latencies.append(now - self._in_flight.pop(s))
-            done += len(hits)
+            for n, sent_at in self._take(lo, hi):
+                self.latencies.extend(itertools.repeat(now - sent_at, n))
+                done += n
         if done:
             self._progress = now
         return done
 
     def rejected(self, seqs: Sequence[int], now: float) -> None:
         """Take refused messages out of flight; they stay spooled until the next :meth:`reset`."""
-        for s in seqs:
-            self._in_flight.pop(s, None)
+        for lo, hi in ranges(seqs):
+            self._take(lo, hi)
         self._progress = now
+
+    def _take(self, lo: int, hi: int) -> list[tuple[int, float]]:
+        """Remove seqs ``lo..hi`` from flight; return ``(how many, sent at)`` per run they were in."""
+        runs = self._runs
+        i = bisect.bisect_left(runs, lo, key=lambda r: r[1])  # the first run that ends at lo or later
+        j = i
+        taken: list[tuple[int, float]] = []
+        kept: list[tuple[int, int, float]] = []
+        while j < len(runs) and runs[j][0] <= hi:
+            first, last, sent_at = runs[j]
+            taken.append((min(last, hi) - max(first, lo) + 1, sent_at))
+            if first < lo:
+                kept.append((first, lo - 1, sent_at))
+            if last > hi:
+                kept.append((hi + 1, last, sent_at))
+            j += 1
+        if taken:
+            runs[i:j] = kept
+            self._count -= sum(n for n, _ in taken)
+        return taken
 
     def expired(self, now: float) -> bool:
         """True when messages are in flight and nothing has been acknowledged for the timeout."""
-        return bool(self._in_flight) and now - self._progress > self.ack_timeout_s
+        return self._count > 0 and now - self._progress > self.ack_timeout_s
 
     def reset(self) -> None:
         """Forget what is in flight and rewind, so everything still spooled is sent again."""
-        self._in_flight.clear()
+        self._runs.clear()
+        self._count = 0
         self.cursor = 0
 
 
@@ -391,16 +421,17 @@ class Publisher:
         window = self._window
         batch = self.settings.batch
         while window.room() > 0:
-            rows = self.spool.pending(after=window.cursor, limit=min(batch, window.room()))
+            rows = self.spool.pending_rows(after=window.cursor, limit=min(batch, window.room()))
             if not rows:
                 return
             try:
-                sock.send_multipart([DATA, join_batch(frame for _, frame in rows)], zmq.NOBLOCK)
+                # Each spooled row is already a DATA batch frame (frames joined by newlines).
+                sock.send_multipart([DATA, *(frames for _, _, frames in rows)], zmq.NOBLOCK)
             except zmq.Again:
                 return  # the connection is down or full; the spool keeps them
-            seqs = [seq for seq, _ in rows]
-            window.sent(seqs, now)
-            self._sent += len(seqs)
+            for first, last, _ in rows:
+                window.sent_run(first, last, now)
+                self._sent += last - first + 1
 
     def _on_replies(self, sock: zmq.Socket[Any], now: float) -> None:
         while True:

@@ -21,12 +21,15 @@ Example:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
-from edge.messages import MAX_MESSAGE_BYTES, Envelope, decode, encode
+from edge import messages
+from edge.messages import MAX_MESSAGE_BYTES, Body, Envelope, decode, encode
 
 # Bounds stand in for pydantic's allow_inf_nan=False: JSON has no NaN, but 1e999 overflows to inf.
 _BIG = 1.7976931348623157e308
@@ -94,9 +97,14 @@ class Events(_Struct, tag="events", tag_field="kind", gc=False):
 
 
 class FastEnvelope(_Struct):
-    """Mirror of :class:`edge.messages.Envelope` for the bulk kinds."""
+    """Mirror of :class:`edge.messages.Envelope` for the bulk kinds.
 
-    site: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")]
+    The site id's pattern is checked after decoding, by :func:`_known_site`: msgspec runs a
+    Python regex per string (a third of the decoding time), while a site sends thousands of
+    messages under one id.
+    """
+
+    site: Annotated[str, Meta(min_length=1, max_length=64)]
     seq: Annotated[int, Meta(ge=0)]
     sent_at: Finite
     body: Aggregate | Events
@@ -107,6 +115,23 @@ class FastEnvelope(_Struct):
 WireEnvelope = FastEnvelope | Envelope
 
 _decoder = msgspec.json.Decoder(FastEnvelope)
+
+_SITE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}")
+#: Site ids already matched against the wire pattern (bounded: cleared when full).
+_sites_ok: set[str] = set()
+_MAX_SITES_OK = 100_000
+
+
+def _known_site(site: str) -> bool:
+    """Whether ``site`` matches :class:`edge.messages.Envelope`'s site pattern (cached)."""
+    if site in _sites_ok:
+        return True
+    if _SITE.fullmatch(site) is None:
+        return False
+    if len(_sites_ok) >= _MAX_SITES_OK:
+        _sites_ok.clear()
+    _sites_ok.add(site)
+    return True
 
 
 def decode_fast(frame: bytes) -> WireEnvelope:
@@ -124,11 +149,82 @@ def try_fast(frame: bytes) -> FastEnvelope | None:
     if len(frame) > MAX_MESSAGE_BYTES:
         return None
     try:
-        return _decoder.decode(frame)
+        env = _decoder.decode(frame)
     except (msgspec.DecodeError, ValueError):  # ValueError: invalid UTF-8 met by a string constraint
         return None
+    return env if _known_site(env.site) else None
+
+
+def try_fast_lines(lines: list[bytes], part: bytes) -> list[FastEnvelope] | None:
+    """All ``lines`` (``part`` split at ``\\n``) as fast-path envelopes in one call, or None.
+
+    None when any line is not one the mirror accepts on its own: the caller then decodes line by
+    line, so a bad frame costs its batch the fast call but never spoils its neighbours.
+    ``decode_lines`` reads whitespace-separated values, so two objects on one line beside a blank
+    line would pair envelopes with the wrong lines: blank lines are refused up front, and then
+    one value per line is what the count check proves.
+    """
+    if len(part) > MAX_MESSAGE_BYTES and max(map(len, lines)) > MAX_MESSAGE_BYTES:
+        return None
+    if not all(map(bytes.strip, lines)):
+        return None
+    try:
+        envs = _decoder.decode_lines(part)
+    except (msgspec.DecodeError, ValueError):
+        return None
+    if len(envs) != len(lines):
+        return None
+    known = _sites_ok
+    for env in envs:
+        if env.site not in known and not _known_site(env.site):
+            return None
+    return envs
 
 
 def encode_any(env: WireEnvelope) -> bytes:
     """The wire frame of either kind of envelope."""
     return msgspec.json.encode(env) if isinstance(env, FastEnvelope) else encode(env)
+
+
+#: Wire models msgspec serialises field by field from the instance (the bulk kinds and their parts).
+_PLAIN_MODELS = frozenset({
+    messages.Aggregate, messages.LineCount, messages.MovementCount, messages.ApproachMeasures,
+    messages.Events, messages.HiResEvent,
+})
+_FAST_BODIES = (messages.Aggregate, messages.Events)
+
+
+def _fields(obj: object) -> dict[str, object]:
+    # The exact classes only: a subclass may serialise differently, and pydantic then decides.
+    if type(obj) in _PLAIN_MODELS:
+        fields: dict[str, object] = obj.__dict__
+        return fields
+    raise TypeError(f"not a plain wire model: {type(obj).__name__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_fields)
+
+
+def encode_bodies(bodies: Sequence[Body]) -> list[bytes]:
+    """Bodies as wire JSON: what ``body.model_dump_json()`` writes, about twice as fast for the bulk kinds.
+
+    A validated model's fields (``__dict__``, in declaration order) are already what its JSON
+    holds, so msgspec writes them without pydantic's serialiser. Anything else (other kinds, or a
+    value msgspec cannot write) is serialised by pydantic. ``tests/edge/test_wirefast.py`` checks
+    that pydantic reads the result back equal, and that the bytes are pydantic's own but for how
+    an exponent is written (``1e16`` against ``1e+16``, the same number).
+    """
+    try:
+        return [_encoder.encode(body) if type(body) in _FAST_BODIES else body.model_dump_json().encode()
+                for body in bodies]
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return [_encode_one(body) for body in bodies]
+
+
+def _encode_one(body: Body) -> bytes:
+    if type(body) in _FAST_BODIES:
+        try:
+            return _encoder.encode(body)
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            pass
+    return body.model_dump_json().encode()

@@ -179,14 +179,14 @@ def _link_test(args: argparse.Namespace) -> int:
 def _spool_status(args: argparse.Namespace) -> int:
     import sqlite3  # noqa: PLC0415 - keeps `simpang --help` light
 
+    from edge.spool import waiting  # noqa: PLC0415
+
     if not args.file.is_file():
         raise SpoolError(f"{args.file}: spool file not found")
     try:
         with sqlite3.connect(f"file:{args.file}?mode=ro", uri=True) as db:
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            depth, size, first, last = db.execute(
-                "SELECT count(*), coalesce(sum(length(frame)), 0), min(seq), max(seq) FROM outbox"
-            ).fetchone()
+            depth, size, first, last = waiting(db, meta.get("format"))
     except sqlite3.Error as err:
         raise SpoolError(f"{args.file}: not a spool file: {err}") from None
     info = {"site": meta.get("site"), "waiting": depth, "bytes": size, "first_seq": first, "last_seq": last,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,8 @@ from prometheus_client import generate_latest
 from central.errors import StoreError
 from central.ingest import IngestServer
 from central.store import Store, open_store
+from central.store.sql import PendingIngest
+from central.store.sqlite import SqliteStore
 from controller.config import SignalConfig
 from edge.link import ACK, DATA, decode_ack
 from edge.messages import ConfigAck, ConfigPush, Health, encode
@@ -126,8 +129,55 @@ class FlakyStore:
         return self.inner.ingest(envelopes, frames)
 
 
-def test_store_failure_leaves_the_batch_unacked_until_a_resend_succeeds(tmp_path: Path, sqlite_store: Store) -> None:
-    store = FlakyStore(sqlite_store, failures=2)
+class FailingCommit:
+    """A written batch whose commit fails, as a full disk or a lost connection would make it."""
+
+    def __init__(self, pending: PendingIngest) -> None:
+        self.pending = pending
+
+    def commit(self) -> int:
+        self.pending.rollback()
+        raise StoreError("disk full")
+
+
+class FlakyCommitStore:
+    """A real store written in two phases whose first ``failures`` commits fail in the committer thread."""
+
+    background_commit = True
+
+    def __init__(self, inner: SqliteStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.committed_in: set[str] = set()
+
+    def ingest(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> int:
+        return self.inner.ingest(envelopes, frames)
+
+    def ingest_begin(self, envelopes: Sequence[WireEnvelope], frames: Sequence[bytes] | None = None) -> FailingCommit | Committing:
+        pending = self.inner.ingest_begin(envelopes, frames)
+        if self.failures > 0:
+            self.failures -= 1
+            return FailingCommit(pending)
+        return Committing(pending, self.committed_in)
+
+
+class Committing:
+    """Commits, noting the thread it ran in."""
+
+    def __init__(self, pending: PendingIngest, threads: set[str]) -> None:
+        self.pending, self.threads = pending, threads
+
+    def commit(self) -> int:
+        self.threads.add(threading.current_thread().name)
+        return self.pending.commit()
+
+
+@pytest.mark.parametrize("in_committer", [False, True], ids=["store-call", "committer-thread"])
+def test_store_failure_leaves_the_batch_unacked_until_a_resend_succeeds(
+    tmp_path: Path, sqlite_store: Store, *, in_committer: bool
+) -> None:
+    assert isinstance(sqlite_store, SqliteStore)
+    store = FlakyCommitStore(sqlite_store, failures=2) if in_committer else FlakyStore(sqlite_store, failures=2)
     with IngestServer("tcp://127.0.0.1:*", store) as server:
         spool = Spool(tmp_path / "s.sqlite", site="site-d")
         pub = Publisher(spool, LinkSettings(server.endpoint, ack_timeout_s=0.5))
@@ -138,6 +188,9 @@ def test_store_failure_leaves_the_batch_unacked_until_a_resend_succeeds(tmp_path
             assert stored_seqs(sqlite_store, "site-d") == list(range(1, 51))
             assert pub.stats().resends >= 50
             assert "simpang_ingest_store_errors_total 2.0" in generate_latest(server.registry).decode()
+            if isinstance(store, FlakyCommitStore):  # the commits really ran in the committer thread
+                assert store.committed_in
+                assert all(name.startswith("simpang.commit") for name in store.committed_in)
         finally:
             pub.stop()
             spool.close()

@@ -13,6 +13,7 @@ import pytest
 from central.errors import PlanStateError, StoreConflictError, StoreError
 from central.store import Store, open_store
 from edge.messages import encode
+from edge.wirefast import decode_fast
 from tests.central.conftest import empty_pg
 from tests.central.factories import T0, ack, aggregate, events, health, signal
 
@@ -44,6 +45,24 @@ def test_ingest_stores_given_frames_verbatim(store: Store) -> None:
     assert msg.body_json == frames[1].decode()
     with pytest.raises(ValueError, match="frames for"):
         store.ingest(envs, frames[:1])
+
+
+def test_frames_with_escapes_tabs_and_unicode_are_stored_verbatim(store: Store) -> None:
+    env = aggregate("s1", 1, T0)
+    plain = encode(env)
+    # Valid JSON frames with what COPY's text format must escape: backslashes (JSON escapes), and
+    # tab, CR and a JSON-escaped newline as the frame's own bytes, beside non-ASCII text.
+    odd = [
+        plain.replace(b'"v":1,', b'"v":1,\t\r ', 1),
+        plain.replace(b'"lines":[', b'"lines":[{"line":"a\\\\b \\n \\t \\u0000 \xc3\xa9","direction":"in","counts":{}},', 1),
+    ]
+    envs = [decode_fast(f) for f in odd]
+    assert store.ingest(envs, odd) == 1  # one (site, seq) twice: the second is a duplicate
+    (msg,) = store.messages("s1", "aggregate", T0, T0 + 1, limit=10)
+    assert msg.body_json == odd[0].decode()
+    assert store.ingest([aggregate("s1", 2, T0 + 60)], [odd[1].replace(b'"seq":1,', b'"seq":2,')]) == 1
+    (_, second) = store.messages("s1", "aggregate", T0, T0 + 3600, limit=10)
+    assert second.body_json == odd[1].replace(b'"seq":1,', b'"seq":2,').decode()
 
 
 def test_messages_filters_by_kind_and_half_open_range(store: Store) -> None:

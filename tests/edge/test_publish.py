@@ -276,3 +276,16 @@ def test_publisher_ignores_garbage_from_central(spool: Spool, central: FakeCentr
 def test_bad_keys_are_a_clear_error(spool: Spool, settings: LinkSettings, match: str) -> None:
     with pytest.raises(LinkError, match=match):
         Publisher(spool, settings)
+
+
+def test_window_splits_runs_on_partial_acks_and_records_each_latency() -> None:
+    w = SendWindow(max_in_flight=100, ack_timeout_s=1.0)
+    w.sent_run(1, 10, now=0.0)
+    w.sent_run(11, 20, now=1.0)
+    assert w.acked([(5, 12)], now=2.0) == 8
+    assert sorted(w.latencies) == [1.0, 1.0] + [2.0] * 6
+    assert (w.in_flight, w.cursor) == (12, 20)
+    w.rejected([1, 2, 20], now=2.5)
+    assert w.in_flight == 9
+    assert w.acked([(1, 100)], now=3.0) == 9
+    assert (w.in_flight, w.room()) == (0, 100)

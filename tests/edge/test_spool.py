@@ -139,3 +139,76 @@ def test_files_on_disk_stay_bounded_through_a_long_outage(tmp_path: Path) -> Non
         assert spool.size_bytes <= limit
         on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("s.sqlite"))
     assert on_disk < 4 * limit, f"{on_disk} bytes on disk for a {limit}-byte spool"
+
+
+@pytest.mark.parametrize("per_row", [1, 3, 500])
+def test_acks_that_cut_rows_keep_the_rest_of_them(tmp_path: Path, per_row: int) -> None:
+    with Spool(tmp_path / "s.sqlite", site="site-a", frames_per_row=per_row) as spool:
+        frames = dict(spool.append([_agg(i) for i in range(10)]))
+        assert spool.ack([(2, 2), (4, 8)]) == 6
+        assert spool.pending() == [(s, frames[s]) for s in (1, 3, 9, 10)]
+        assert spool.ack([(1, 10)]) == 4
+        assert (spool.depth, spool.size_bytes, spool.pending()) == (0, 0, [])
+
+
+@pytest.mark.parametrize(("after", "limit", "expected"), [(0, 10, (1, 10)), (3, 4, (4, 7)), (6, 100, (7, 10)), (10, 5, None)])
+def test_pending_rows_are_batch_frames_cut_at_after_and_limit(
+    tmp_path: Path, after: int, limit: int, expected: tuple[int, int] | None
+) -> None:
+    with Spool(tmp_path / "s.sqlite", site="site-a", frames_per_row=4) as spool:
+        frames = dict(spool.append([_agg(i) for i in range(10)]))
+        rows = spool.pending_rows(after=after, limit=limit)
+    if expected is None:
+        assert rows == []
+        return
+    assert (rows[0][0], rows[-1][1]) == expected
+    assert b"\n".join(f for _, _, f in rows) == b"\n".join(frames[s] for s in range(expected[0], expected[1] + 1))
+    assert all(f.count(b"\n") == last - first for first, last, f in rows)
+
+
+def test_eviction_cuts_a_row_instead_of_dropping_it_whole(tmp_path: Path) -> None:
+    with Spool(tmp_path / "probe.sqlite", site="site-a") as probe:
+        one = len(probe.append([_agg(1)])[0][1])
+    with Spool(tmp_path / "s.sqlite", site="site-a", max_bytes=one * 20, frames_per_row=100) as spool:
+        spool.append([_agg(1) for _ in range(19)])
+        spool.append([_agg(1) for _ in range(3)])
+        assert 0 < spool.evicted < 10, "down to 90 % of the bound, not the whole first row of 19"
+        assert [s for s, _ in spool.pending()] == list(range(spool.evicted + 1, 23))
+        assert spool.size_bytes <= spool.max_bytes * 9 // 10
+
+
+def test_a_format_1_spool_is_upgraded_and_keeps_its_messages(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    path = tmp_path / "s.sqlite"
+    frames = [b'{"v":1,"site":"site-a","seq":%d,"sent_at":1.0,"body":{"kind":"events","events":[]}}' % s for s in (3, 4)]
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+        CREATE TABLE outbox (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL);
+        INSERT INTO meta VALUES ('format', 1), ('site', 'site-a'), ('last_seq', 4);
+    """)
+    db.executemany("INSERT INTO outbox VALUES (?, ?)", [(3, frames[0]), (4, frames[1])])
+    db.commit()
+    db.close()
+    with Spool(path, site="site-a") as spool:
+        assert (spool.depth, spool.last_seq, spool.size_bytes) == (2, 4, sum(map(len, frames)))
+        assert spool.pending() == [(3, frames[0]), (4, frames[1])]
+        assert [s for s, _ in spool.append([_agg(1)])] == [5]
+        assert spool.ack([(3, 3)]) == 1
+    with Spool(path, site="site-a") as spool:
+        assert [s for s, _ in spool.pending()] == [4, 5]
+
+
+def test_rows_of_big_frames_stay_within_the_wire_limit(tmp_path: Path) -> None:
+    from edge.messages import MAX_MESSAGE_BYTES  # noqa: PLC0415
+
+    big = Aggregate(start=0.0, duration_s=1.0,
+                    lines=[LineCount(line="l1", direction="in", counts={f"c{i}": i for i in range(30_000)})])
+    with Spool(tmp_path / "s.sqlite", site="site-a") as spool:
+        frames = spool.append([big] * 5 + [_agg(1)])
+        rows = spool.pending_rows(limit=100)
+    assert len(frames[0][1]) > MAX_MESSAGE_BYTES // 3
+    assert all(len(f) <= MAX_MESSAGE_BYTES for _, _, f in rows)
+    assert len(rows) > 1
+    assert b"\n".join(f for _, _, f in rows) == b"\n".join(f for _, f in frames)

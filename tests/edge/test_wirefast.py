@@ -16,6 +16,7 @@ from edge.messages import (
     ApproachMeasures,
     Envelope,
     Events,
+    Health,
     HiResEvent,
     LineCount,
     MovementCount,
@@ -23,7 +24,7 @@ from edge.messages import (
     decode,
     encode,
 )
-from edge.wirefast import FastEnvelope, decode_fast, encode_any, try_fast
+from edge.wirefast import FastEnvelope, decode_fast, encode_any, encode_bodies, try_fast, try_fast_lines
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 non_negative = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
@@ -134,3 +135,56 @@ def test_refusals_keep_pydantics_reasons(frame: bytes, reason: str) -> None:
     with pytest.raises(WireError) as err:
         decode_fast(frame)
     assert err.value.reason == reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(aggregates | events, max_size=3))
+def test_bodies_encode_to_what_pydantic_reads_back_equal(bodies: list[Aggregate | Events]) -> None:
+    out = encode_bodies(bodies)
+    assert [type(body).model_validate_json(raw) for body, raw in zip(bodies, out, strict=True)] == bodies
+    # Byte for byte too, but for how an exponent is written (msgspec 1e16, pydantic 1e+16).
+    assert [raw.replace(b"e+", b"e") for raw in out] == [b.model_dump_json().encode().replace(b"e+", b"e") for b in bodies]
+
+
+def test_a_typical_aggregate_encodes_to_pydantics_exact_bytes() -> None:
+    from central.bench import sample_aggregate  # noqa: PLC0415
+
+    bodies = [sample_aggregate(i) for i in range(20)]
+    assert encode_bodies(bodies) == [body.model_dump_json().encode() for body in bodies]
+
+
+def test_other_kinds_and_odd_values_are_encoded_by_pydantic() -> None:
+    huge = Aggregate(start=0.0, duration_s=1.0, lines=[LineCount(line="l", direction="in", counts={"car": 2**70})])
+    bodies: list[Health | Aggregate] = [Health(uptime_s=1.0), _agg(), huge]  # msgspec writes no integer beyond 64 bits
+    assert encode_bodies(bodies) == [body.model_dump_json().encode() for body in bodies]
+
+
+def _agg(seq: int = 1) -> Aggregate:
+    return Aggregate(start=1_700_000_000.0 + seq, duration_s=15.0,
+                     lines=[LineCount(line="l1", direction="in", counts={"car": seq})])
+
+
+def _frame(seq: int, site: str = "s1") -> bytes:
+    return encode(Envelope(site=site, seq=seq, sent_at=0.5, body=_agg(seq)))
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [_frame(1), _frame(2) + b" " + _frame(3), b" "],  # two values on a line beside a blank one
+        [_frame(1), b""],
+        [_frame(1), b"garbage"],
+        [_frame(1), _frame(2).replace(b'"s1"', b'"bad site"')],
+        [_frame(1), encode(Envelope(site="s1", seq=2, sent_at=0.0, body=Health(uptime_s=1.0)))],
+    ],
+)
+def test_a_batch_frame_takes_the_one_call_path_only_when_every_line_would_alone(lines: list[bytes]) -> None:
+    assert try_fast_lines(lines, b"\n".join(lines)) is None
+
+
+def test_a_batch_frame_of_valid_lines_decodes_in_one_call() -> None:
+    lines = [_frame(i, site=f"site-{i % 2}") for i in range(1, 6)]
+    envs = try_fast_lines(lines, b"\n".join(lines))
+    assert envs is not None
+    assert [(e.site, e.seq) for e in envs] == [(f"site-{i % 2}", i) for i in range(1, 6)]
+    assert envs == [try_fast(line) for line in lines]
