@@ -27,7 +27,7 @@ import logging
 import math
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SIMPANG_CONTROLLERS = ("fixed", "actuated", "max_pressure", "simpang")
 SUMO_CONTROLLERS = ("sumo_static", "sumo_actuated", "sumo_delay_based")
 STOP_ZONE_M = 10.0
+#: A vehicle slower than this is queued (SUMO's own halting threshold for jams, 5 km/h).
+HALTING_MPS = 1.39
 
 _VCLASS = {
     "motorcycle": VehicleClass.MOTORCYCLE,
@@ -199,9 +201,19 @@ def camera_detectors(case: Case, camera_range_m: float) -> str:
 
 
 class CameraView:
-    """Reads the camera-range E2 detectors of one intersection into an :class:`Observation`."""
+    """Reads the camera-range E2 detectors of one intersection into an :class:`Observation`.
 
-    def __init__(self, traci: Any, inter: Intersection) -> None:
+    Args:
+        traci: The TraCI (or libsumo) module of the running simulation.
+        inter: The intersection and its detection groups.
+        reach: Detection group -> metres up from the stop line that a real camera actually sees,
+            where that is less than the detectors' range (the approaches that pass below or behind
+            a corner pole camera). Such a group is read from the vehicles within that reach, as a
+            perfect detector on the real view would see them, and reports no ``view_m``, as the
+            vision pipeline does not.
+    """
+
+    def __init__(self, traci: Any, inter: Intersection, reach: Mapping[str, float] | None = None) -> None:
         self._traci = traci
         self._inter = inter
         self._dets = {
@@ -209,6 +221,10 @@ class CameraView:
         }
         self._view = {
             gid: min(float(traci.lanearea.getLength(d[0])) for d in dets) for gid, dets in self._dets.items()
+        }
+        self._reach = {g: float(r) for g, r in (reach or {}).items() if g in self._view and 0 < r < self._view[g]}
+        self._lane_m = {
+            lane: float(traci.lane.getLength(lane)) for g in self._reach for _cam, _stop, lane in self._dets[g]
         }
         self._seen: dict[str, set[str]] = {gid: set() for gid in inter.groups}
         self._vclass: dict[str, VehicleClass] = {}
@@ -223,10 +239,13 @@ class CameraView:
             occ = 0.0
             now_ids: set[str] = set()
             for did, stop, _lane in dets:
-                q_veh += la.getJamLengthVehicle(did)
-                q_m = max(q_m, la.getJamLengthMeters(did))
                 occ = max(occ, la.getLastStepOccupancy(stop) / 100.0)
-                now_ids.update(la.getLastStepVehicleIDs(did))
+                if gid not in self._reach:
+                    q_veh += la.getJamLengthVehicle(did)
+                    q_m = max(q_m, la.getJamLengthMeters(did))
+                    now_ids.update(la.getLastStepVehicleIDs(did))
+            if gid in self._reach:
+                q_veh, q_m, now_ids = self._within_reach(gid)
             prev = self._seen[gid]
             arrivals: dict[VehicleClass, int] = {}
             for vid in now_ids - prev:
@@ -241,9 +260,26 @@ class CameraView:
             self._seen[gid] = now_ids
             groups[gid] = ApproachObservation(
                 queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures,
-                view_m=self._view[gid],
+                view_m=None if gid in self._reach else self._view[gid],
             )
         return Observation(t=t, groups=groups)
+
+    def _within_reach(self, gid: str) -> tuple[float, float, set[str]]:
+        """Queued vehicles, queue length and vehicles present within a group's reach."""
+        reach = self._reach[gid]
+        veh = self._traci.vehicle
+        q_veh, q_m, ids = 0.0, 0.0, set()
+        for _cam, _stop, lane in self._dets[gid]:
+            end = self._lane_m[lane]
+            for vid in self._traci.lane.getLastStepVehicleIDs(lane):
+                front = end - float(veh.getLanePosition(vid))
+                if front > reach:
+                    continue
+                ids.add(vid)
+                if float(veh.getSpeed(vid)) < HALTING_MPS:
+                    q_veh += 1.0
+                    q_m = max(q_m, min(front + float(veh.getLength(vid)), reach))
+        return q_veh, q_m, ids
 
 
 def sumo_binary() -> str:

@@ -8,6 +8,10 @@ The same run can be fed three ways, on the same scenario, seed and SUMO settings
 * ``vision`` - what the edge box does: the controller sees only the camera pipeline's measures;
 * ``ideal``  - the same controller fed by SUMO's own lane-area detectors, limited to the camera's
   range (the best any camera could do);
+* ``view``   - as ``ideal``, but each approach is seen only as far up as the site's camera really
+  sees it (its queue zone, from the calibration): perfect detection on this camera's view. Vision
+  against ``view`` is what detection and tracking cost; ``view`` against ``ideal`` is what the
+  camera's placement costs;
 * ``fixed``  - Webster's fixed-time plan from the scenario's design flows (the usual baseline).
 
 Average delay is the RESCO metric (mean of timeLoss + departDelay over every vehicle, unfinished
@@ -44,7 +48,7 @@ from edge.twin.source import TwinOptions, TwinSource
 
 log = logging.getLogger(__name__)
 
-Feed = Literal["vision", "ideal", "fixed"]
+Feed = Literal["vision", "ideal", "view", "fixed"]
 
 #: Seconds of simulated time between controller decisions (and live measures).
 CONTROL_PERIOD_S = 1.0
@@ -64,7 +68,7 @@ class LoopOptions:
         site_dir: Folder the site file lives in (relative model paths).
         model_path: A model file overriding the site's.
         stride: Detector stride (default: the site camera's).
-        algorithm: Controller algorithm overriding the site's (``vision`` and ``ideal`` feeds).
+        algorithm: Controller algorithm overriding the site's (every feed but ``fixed``).
         width: Camera image width.
         height: Camera image height.
     """
@@ -133,7 +137,7 @@ def run_loop(site: SiteConfig, opts: LoopOptions, progress: Callable[[float], No
         sumo_args: tuple[str, ...] = ("--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished", "true",
                      "--tripinfo-output.write-undeparted", "true")
         additional = work / "camera.add.xml"
-        if opts.feed == "ideal":
+        if opts.feed in ("ideal", "view"):
             sumo_args = (*sumo_args, "-a", str(additional))
             _write_ideal_detectors(additional, twin_opts, site)
         twin = TwinSource(twin_opts, sumo_args=sumo_args)
@@ -186,7 +190,10 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
         detect = DetectStage(detector, stride=opts.stride or camera.detect_stride)
         tracker = Tracker(site.tracker, opts.fps)
         measures = SiteMeasures(site, camera.id)
-    view = CameraView(twin.world.traci, inter) if opts.feed == "ideal" else None
+    view = None
+    if opts.feed in ("ideal", "view"):
+        reach = SiteMeasures(site, camera.id).reach_m() if opts.feed == "view" else None
+        view = CameraView(twin.world.traci, inter, reach=reach)
     t0 = time.monotonic()
     frames = adaptive_steps = steps = changes = 0
     next_control = 0.0

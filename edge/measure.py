@@ -168,6 +168,7 @@ class _Approach:
     stop_line: int | None  # index into this camera's counters
     pcu: F64
     stop_ground: tuple[F64, F64] | None  # stop line end points on the ground (metres)
+    view_m: float | None  # how far up the approach the queue zone reaches (metres from the stop line)
 
 
 class SiteMeasures:
@@ -229,10 +230,14 @@ class SiteMeasures:
             if a.stop_line is not None and stop is None:
                 log.warning("approach %s: stop line %s is on another camera; not used", a.id, a.stop_line)
             stop_ground = None
+            view_m = None
             if stop is not None and self.homography is not None:
                 seg = self._counters[stop].segment
                 g = self.homography.to_ground(np.stack([seg.p0, seg.p1]))
                 stop_ground = (g[0], g[1])
+                if a.queue_zone:
+                    corners = self.homography.to_ground(np.asarray(a.queue_zone, dtype=np.float64))
+                    view_m = float(point_segment_distance(corners, *stop_ground).max())
             self._approaches.append(
                 _Approach(
                     index=len(self._approaches),
@@ -243,6 +248,7 @@ class SiteMeasures:
                     stop_line=stop,
                     pcu=class_weights(m.pcu, a.opposed),
                     stop_ground=stop_ground,
+                    view_m=view_m,
                 )
             )
             self._table.add_column(f"arrived:{a.id}", (), np.bool_, False)
@@ -290,6 +296,16 @@ class SiteMeasures:
         self._prev: Stamp | None = None
         # Tracks whose movement :meth:`_early_exits` completed: (last seen, anchor, pixel speed).
         self._exited: deque[tuple[float, npt.NDArray[np.float64], float]] = deque()
+
+    def reach_m(self) -> dict[str, float]:
+        """How far up each approach the camera sees: metres from the stop line to the far end of
+        its queue zone, on the ground (calibrated approaches with a stop line and a queue zone).
+
+        A queue longer than this runs on out of view. On the twin's corner pole the far
+        approaches are seen to the controller's range and the near ones, which pass below the
+        camera, for about 9 m.
+        """
+        return {ap.config.id: ap.view_m for ap in self._approaches if ap.view_m is not None}
 
     @property
     def tracks_held(self) -> int:
