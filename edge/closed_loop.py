@@ -3,7 +3,7 @@
 One process, lock-step and deterministic: each simulation step the twin renders a camera frame,
 the edge pipeline (detector, tracker, measures) turns it into live measures, the site's controller
 decides behind its safety envelope, and the decision is applied to the signals the camera watches.
-The same run can be fed three ways, on the same scenario, seed and SUMO settings:
+The same run can be fed four ways, on the same scenario, seed and SUMO settings:
 
 * ``vision`` - what the edge box does: the controller sees only the camera pipeline's measures;
 * ``ideal``  - the same controller fed by SUMO's own lane-area detectors, limited to the camera's

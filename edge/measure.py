@@ -299,7 +299,8 @@ class SiteMeasures:
 
     def reach_m(self) -> dict[str, float]:
         """How far up each approach the camera sees: metres from the stop line to the far end of
-        its queue zone, on the ground (calibrated approaches with a stop line and a queue zone).
+        its queue zone, on the ground (calibrated approaches with a stop line and a queue zone drawn
+        on the road: a corner above the horizon has no place on the ground).
 
         A queue longer than this runs on out of view. On the twin's corner pole the far
         approaches are seen to the controller's range and the near ones, which pass below the
