@@ -37,6 +37,9 @@ WIRE_VERSION = 1
 #: Frames larger than this are refused before parsing (bytes).
 MAX_MESSAGE_BYTES = 1 << 20
 
+#: What a site id on the wire looks like.
+SITE_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$"
+
 ClassCounts = dict[str, int]
 """Counts keyed by :class:`models.classes.VehicleClass` label (``"motorcycle": 12``)."""
 
@@ -153,7 +156,7 @@ class Envelope(_Msg):
 
     v: Literal[1] = Field(1, description="Wire format version (WIRE_VERSION).")
     site: str = Field(
-        min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$",
+        min_length=1, max_length=64, pattern=SITE_ID_PATTERN,
         description="Site id of the edge box (the site file's site_id).",
     )
     seq: int = Field(ge=0, description="Per-site sequence number, strictly increasing.")

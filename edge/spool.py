@@ -156,10 +156,8 @@ class Spool:
             self._upgrade_from_1()
         elif rows.get("format") != SPOOL_FORMAT:
             raise SpoolError(f"{self.path}: spool format {rows.get('format')!r}, expected {SPOOL_FORMAT}")
-        depth, size, top = self._db.execute(
-            f"SELECT coalesce(sum(last - seq + 1), 0), coalesce(sum({_SIZE}), 0), coalesce(max(last), 0) FROM outbox"
-        ).fetchone()
-        return max(int(rows["last_seq"]), int(top)), int(size), int(depth)
+        depth, size, _first, top = waiting(self._db, SPOOL_FORMAT)
+        return max(int(rows["last_seq"]), top or 0), size, depth
 
     def _upgrade_from_1(self) -> None:
         """Format 1 kept one frame per row in ``outbox (seq, frame)``: each becomes a row of one."""

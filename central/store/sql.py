@@ -258,7 +258,7 @@ class SqlStore(ABC):
             kind = body.kind
             site = env.site
             seq = env.seq
-            ts = body.start if body.kind == "aggregate" else message_ts(env)
+            ts = message_ts(env)
             payload: str | bytes = frame.decode() if as_text else frame
             rows.append((site, seq, kind, ts, now, payload))
             add_span(site, kind, ts, seq)
@@ -273,7 +273,7 @@ class SqlStore(ABC):
             elif kind == "health":
                 if b.health_ts is None or ts >= b.health_ts:
                     b.health, b.health_ts = payload, ts
-            elif body.kind == "config_ack":
+            elif body.kind == "config_ack":  # narrows body for the type checker
                 acks.append((site, body))
         stack = ExitStack()
         tx = stack.enter_context(self._write())
