@@ -56,7 +56,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1: right on a shared machine; use the core count on a quiet one)")
     t.add_argument("--device", default="cpu", help="'cpu' or a CUDA device index (default cpu)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/simpang_twin"), help="Ultralytics run folder")
-    t.add_argument("--init", type=Path, default=None, help="continue from this checkpoint (.pt) instead of from scratch")
+    t.add_argument(
+        "--init", type=Path, default=None,
+        help="start from this model instead of from scratch: an Ultralytics checkpoint (.pt) or a "
+        "model this command exported (.onnx, such as models/simpang_twin.onnx: fine-tune it on your own frames)",
+    )
     t.set_defaults(handler=run_train)
 
     e = group.add_parser("evaluate", help="score an ONNX detector on a YOLO-format dataset through Simpang's inference path")
@@ -92,7 +96,7 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, export and (with --held-out) measure."""
-    from models.train import TrainSettings, combine_datasets, export_onnx, train, write_report
+    from models.train import TrainSettings, combine_datasets, export_onnx, rect_hw, train, write_report
 
     settings = replace(
         TrainSettings(),
@@ -102,7 +106,7 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         threads=max(1, args.threads),
         # 16:9 frames letterboxed to a 32-multiple height.
-        export_hw=_export_hw(args.export_imgsz or args.imgsz),
+        export_hw=rect_hw(args.export_imgsz or args.imgsz),
     )
     data_yaml = combine_datasets(list(args.data), args.run_dir.with_name(args.run_dir.name + ".data.yaml"))
     t0 = time.monotonic()
@@ -122,18 +126,6 @@ def run_train(args: argparse.Namespace) -> int:
     if metrics:
         print(json.dumps(metrics))
     return 0
-
-
-def _export_hw(long_side: int) -> tuple[int, int]:
-    """``(height, width)`` of the exported input for 16:9 frames: the height rounded up to a multiple of 32.
-
-    Example:
-        >>> _export_hw(640), _export_hw(480), _export_hw(320)
-        ((384, 640), (288, 480), (192, 320))
-    """
-    if long_side < 32 or long_side % 32:
-        raise ModelError(f"export size {long_side} must be a positive multiple of 32")
-    return -(-long_side * 9 // 16 // 32) * 32, long_side
 
 
 def score(model: Path, data: Path, split: str, family: str, conf: float) -> dict[str, object]:

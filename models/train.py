@@ -64,7 +64,8 @@ class TrainSettings:
     threads: int = 1
 
 
-def _ultralytics() -> Any:
+def ultralytics_module() -> Any:
+    """The ``ultralytics`` package, or a one-line error naming the extra that installs it."""
     try:
         import ultralytics  # noqa: PLC0415 (the train extra, never on an edge box)
     except ImportError as err:
@@ -91,14 +92,33 @@ def combine_datasets(folders: list[Path], out: Path) -> Path:
     return out
 
 
+def rect_hw(long_side: int) -> tuple[int, int]:
+    """``(height, width)`` of the network input for 16:9 frames: the height rounded up to a multiple of 32.
+
+    Example:
+        >>> rect_hw(640), rect_hw(480), rect_hw(320)
+        ((384, 640), (288, 480), (192, 320))
+    """
+    if long_side < 32 or long_side % 32:
+        raise ModelError(f"input size {long_side} must be a positive multiple of 32")
+    return -(-long_side * 9 // 16 // 32) * 32, long_side
+
+
 def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSettings(), init: Path | None = None) -> Path:
-    """Train on ``data_yaml`` (continuing from checkpoint ``init`` if given); returns the best checkpoint."""
+    """Train on ``data_yaml``; returns the best checkpoint.
+
+    ``init``, if given, is where training starts: an Ultralytics checkpoint (``.pt``), or a model
+    this command exported (``.onnx``, such as the committed default), rebuilt by
+    :mod:`models.warm_start` in this run's architecture.
+    """
     if not data_yaml.is_file():
         raise ModelError(f"no dataset at {data_yaml}: create one with 'simpang model dataset'")
-    ul = _ultralytics()
+    ul = ultralytics_module()
     if init is not None:
         if not init.is_file():
             raise ModelError(f"no checkpoint at {init}")
+        if init.suffix == ".onnx":
+            init = _checkpoint_from_onnx(init, data_yaml, run_dir, settings)
         model = ul.YOLO(str(init))
     else:
         model = ul.YOLO(str(_scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml"))))
@@ -138,6 +158,21 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings = TrainSetting
     return best
 
 
+def _checkpoint_from_onnx(onnx_path: Path, data_yaml: Path, run_dir: Path, settings: TrainSettings) -> Path:
+    import yaml  # noqa: PLC0415 (only needed when training)
+
+    from models.warm_start import checkpoint_from_onnx  # noqa: PLC0415
+
+    train_dirs = yaml.safe_load(data_yaml.read_text()).get("train") or []
+    return checkpoint_from_onnx(
+        onnx_path,
+        _scaled_architecture(settings, run_dir.with_name(run_dir.name + ".model.yaml")),
+        [Path(d) for d in ([train_dirs] if isinstance(train_dirs, str) else train_dirs)],
+        rect_hw(settings.imgsz),
+        run_dir.with_name(run_dir.name + ".init.pt"),
+    )
+
+
 def _scaled_architecture(settings: TrainSettings, out: Path) -> Path:
     """Write the architecture YAML with this model's own scale and class count."""
     import yaml  # noqa: PLC0415 (only needed when training)
@@ -155,7 +190,7 @@ def _scaled_architecture(settings: TrainSettings, out: Path) -> Path:
 
 def export_onnx(weights: Path, out: Path, settings: TrainSettings = TrainSettings()) -> Path:
     """Export ``weights`` to ONNX at ``out`` (raw head output, no NMS, names in metadata)."""
-    ul = _ultralytics()
+    ul = ultralytics_module()
     model = ul.YOLO(str(weights))
     made = Path(
         model.export(format="onnx", imgsz=list(settings.export_hw), opset=settings.opset, simplify=True, dynamic=False, nms=False)
