@@ -133,9 +133,10 @@ def main() -> None:
     parser.add_argument("--source", default=HELD_OUT, help=f"twin URI (default {HELD_OUT})")
     parser.add_argument("--exact-boxes", action="store_true",
                         help="feed the tracker the twin's exact boxes instead of the model's (the counting layer's ceiling)")
+    parser.add_argument("--model", type=Path, default=None, help="a model file to measure instead of the site's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="twin-vision-") as tmp:
-        report = run(args.minutes, args.source, Path(tmp), exact_boxes=args.exact_boxes)
+        report = run(args.minutes, args.source, Path(tmp), exact_boxes=args.exact_boxes, model=args.model)
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "twin_vision_exact_boxes.json" if args.exact_boxes else "twin_vision.json"
     (RESULTS / name).write_text(json.dumps(report, indent=1) + "\n")
