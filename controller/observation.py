@@ -78,6 +78,8 @@ class ApproachObservation:
         occupancy: float,
         arrivals: Mapping[str, int],
         crossings: int,
+        *,
+        view_m: float | None = None,
     ) -> ApproachObservation:
         """Build from the vision pipeline's live measures (arrivals keyed by class label)."""
         by_class: dict[VehicleClass, int] = {}
@@ -89,6 +91,7 @@ class ApproachObservation:
             occupancy=float(occupancy),
             arrivals=by_class,
             departures=int(crossings),
+            view_m=view_m if view_m is not None and view_m > 0 else None,
         )
 
 

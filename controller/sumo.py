@@ -209,8 +209,8 @@ class CameraView:
         reach: Detection group -> metres up from the stop line that a real camera actually sees,
             where that is less than the detectors' range (the approaches that pass below or behind
             a corner pole camera). Such a group is read from the vehicles within that reach, as a
-            perfect detector on the real view would see them, and reports no ``view_m``, as the
-            vision pipeline does not.
+            perfect detector on the real view would see them, and reports the reach as its
+            ``view_m``, as the vision pipeline reports the far end of its queue zone.
     """
 
     def __init__(self, traci: Any, inter: Intersection, reach: Mapping[str, float] | None = None) -> None:
@@ -260,7 +260,7 @@ class CameraView:
             self._seen[gid] = now_ids
             groups[gid] = ApproachObservation(
                 queue_veh=q_veh, queue_m=q_m, occupancy=occ, arrivals=arrivals, departures=departures,
-                view_m=None if gid in self._reach else self._view[gid],
+                view_m=self._reach.get(gid, self._view[gid]),
             )
         return Observation(t=t, groups=groups)
 

@@ -34,6 +34,7 @@ def observation_from_live(t: float, approaches: Mapping[str, Any], healthy: bool
             occupancy=live.occupancy,
             arrivals=live.arrivals,
             crossings=sum(live.stop_line_crossings.values()),
+            view_m=live.view_m,
         )
         for aid, live in approaches.items()
     }

@@ -113,6 +113,8 @@ class LiveApproach:
         arrivals: vehicles that entered the approach since the previous call, by class.
         stop_line_crossings: vehicles that crossed the stop line since the previous call, by class.
         flow_pcu: passenger-car units of the flow since the previous call.
+        view_m: how far up the approach the camera sees, metres from the stop line (the far end
+            of its queue zone; ``None`` without calibration): a queue this long may go on unseen.
     """
 
     approach: str
@@ -124,6 +126,7 @@ class LiveApproach:
     arrivals: ClassCounts = field(default_factory=dict)
     stop_line_crossings: ClassCounts = field(default_factory=dict)
     flow_pcu: float = 0.0
+    view_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -401,6 +404,7 @@ class SiteMeasures:
                 arrivals=class_counts(w.arrivals[i]),
                 stop_line_crossings=class_counts(w.crossings[i]),
                 flow_pcu=float(w.flow_pcu[i]),
+                view_m=ap.view_m,
             )
             for i, ap in enumerate(self._approaches)
         }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from pathlib import Path
 
 import yaml
 
@@ -10,9 +12,9 @@ from controller.config import SignalConfig
 from controller.envelope import Light
 from controller.scenarios.fourleg import signal_config
 from edge.config import SiteConfig
-from edge.config_loader import parse_site
+from edge.config_loader import load_site, parse_site
 from edge.control import ControlStage, observation_from_live
-from edge.measure import LiveApproach
+from edge.measure import LiveApproach, SiteMeasures
 
 APPROACHES = ("north", "east", "south", "west")
 
@@ -51,6 +53,22 @@ def test_observation_from_live_carries_camera_measures() -> None:
     north = obs.groups["north"]
     assert (obs.t, north.queue_veh, north.queue_m, north.departures) == (12.0, 4.0, 28.0, 1)
     assert north.arrived == 5
+    assert north.view_m is None  # no calibrated queue zone: the controller assumes its full range
+    short = {"south": dataclasses.replace(_live({"south": 2})["south"], view_m=9.5)}
+    assert observation_from_live(13.0, short).groups["south"].view_m == 9.5
+
+
+def test_the_twin_site_tells_the_controller_how_far_it_sees() -> None:
+    """The corner pole sees the near approaches for only their first metres: a queue that fills
+    that view may go on unseen, which the controller must know to keep its green."""
+    site = load_site(Path(__file__).resolve().parents[2] / "edge" / "sites" / "twin_fourleg.yaml")
+    live = SiteMeasures(site, "pole").live()
+    views = {a: live[a].view_m or 0.0 for a in ("north", "east", "south", "west")}
+    assert all(v > 0.0 for v in views.values()), views
+    assert views["south"] < 15.0
+    assert views["north"] > 40.0
+    obs = observation_from_live(1.0, live)
+    assert obs.groups["south"].view_m == views["south"]
 
 
 def test_starts_in_fallback_goes_adaptive_when_healthy_and_back_when_stale() -> None:
