@@ -1,13 +1,14 @@
 """Closed loop on the digital twin: the vision-fed controller against ideal detectors and fixed time.
 
-For each seed, the same junction, demand and SUMO settings run four times (:mod:`edge.closed_loop`):
+For each seed, the same junction, demand and SUMO settings run five times (:mod:`edge.closed_loop`):
 Simpang's controller fed by the camera pipeline (rendered frames -> default ONNX model -> tracker ->
 measures), the same controller fed by SUMO's lane-area detectors limited to camera range (``ideal``),
 the same detectors limited further to what the site's camera really sees of each approach
-(``view``: perfect detection on this camera's view), and Webster's fixed-time plan. Targets:
-vision-fed delay within 10 % of ideal-fed, and below fixed time; and per-movement vision counts
-within 5 % of the twin's ground truth. ``view`` splits the gap: view/ideal is what the camera's
-placement costs, vision/view what detection and tracking cost.
+(``view``: perfect detection on this camera's view), the camera pipeline fed the twin's exact boxes
+instead of the model's (``boxes``), and Webster's fixed-time plan. Targets: vision-fed delay within
+10 % of ideal-fed, and below fixed time; and per-movement vision counts within 5 % of the twin's
+ground truth. The diagnostic feeds split the gap: view/ideal is what the camera's placement costs,
+boxes/view what tracking and the measures cost, vision/boxes what the model costs.
 
     python -m benchmarks.closed_loop [--seeds 101 102 103] [--duration 900] [--lighting dusk]
 """
@@ -43,7 +44,7 @@ def main() -> None:
     runs: list[dict[str, Any]] = []
     for seed in args.seeds:
         row: dict[str, Any] = {"seed": seed}
-        for feed in ("fixed", "ideal", "view", "vision"):
+        for feed in ("fixed", "ideal", "view", "boxes", "vision"):
             r = run_loop(site, LoopOptions(feed=feed, seed=seed, lighting=args.lighting, demand=args.demand,
                                            duration_s=args.duration, fps=args.fps, site_dir=args.site.parent,
                                            model_path=args.model))
@@ -61,10 +62,13 @@ def main() -> None:
         row["vision_over_ideal"] = round(row["vision"]["delay_s"] / row["ideal"]["delay_s"], 3)
         row["view_over_ideal"] = round(row["view"]["delay_s"] / row["ideal"]["delay_s"], 3)
         row["vision_over_view"] = round(row["vision"]["delay_s"] / row["view"]["delay_s"], 3)
+        row["boxes_over_view"] = round(row["boxes"]["delay_s"] / row["view"]["delay_s"], 3)
+        row["vision_over_boxes"] = round(row["vision"]["delay_s"] / row["boxes"]["delay_s"], 3)
         row["vision_over_fixed"] = round(row["vision"]["delay_s"] / row["fixed"]["delay_s"], 3)
         runs.append(row)
     med = {k: statistics.median(r[k] for r in runs)
-           for k in ("vision_over_ideal", "vision_over_fixed", "view_over_ideal", "vision_over_view")}
+           for k in ("vision_over_ideal", "vision_over_fixed", "view_over_ideal", "vision_over_view", "boxes_over_view",
+                     "vision_over_boxes")}
     result = {
         "site": str(args.site.relative_to(ROOT) if args.site.is_relative_to(ROOT) else args.site),
         "duration_s": args.duration, "lighting": args.lighting, "fps": args.fps, "seeds": args.seeds,
@@ -72,6 +76,8 @@ def main() -> None:
         "median_vision_over_fixed": med["vision_over_fixed"],
         "median_view_over_ideal": med["view_over_ideal"],
         "median_vision_over_view": med["vision_over_view"],
+        "median_boxes_over_view": med["boxes_over_view"],
+        "median_vision_over_boxes": med["vision_over_boxes"],
         "median_count_max_error": statistics.median(r["counts"]["max_error"] for r in runs),
         "targets": {"vision_over_ideal": 1.10, "vision_over_fixed": 1.0, "count_error_per_movement": 0.05},
         "met": {"within_10pct_of_ideal": med["vision_over_ideal"] <= 1.10, "below_fixed": med["vision_over_fixed"] < 1.0},

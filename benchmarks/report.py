@@ -165,11 +165,13 @@ def twin_rows() -> list[Row]:
         rows.append(("Closed loop on the twin: delay of the vision-fed controller", f"{fig}; median vision/ideal {loop['median_vision_over_ideal']:.2f}, vision/fixed {loop['median_vision_over_fixed']:.2f}",
                      "within 10% of ideal detectors, below fixed time",
                      _yes(loop["met"]["within_10pct_of_ideal"] and loop["met"]["below_fixed"]), "`python -m benchmarks.closed_loop`"))
-        if runs and all("view" in r for r in runs):
-            fig = "; ".join(f"seed {r['seed']}: view {r['view']['delay_s']:.1f} s" for r in runs)
-            rows.append(("Closed loop: the same controller on perfect detectors limited to what this camera sees of each approach (diagnostic)",
+        if runs and all("view" in r and "boxes" in r for r in runs):
+            fig = "; ".join(f"seed {r['seed']}: view {r['view']['delay_s']:.1f}, boxes {r['boxes']['delay_s']:.1f} s" for r in runs)
+            rows.append(("Closed loop, diagnostic feeds: perfect detectors limited to what this camera sees of each approach "
+                         "(view), and the camera pipeline fed the twin's exact boxes (boxes)",
                          f"{fig}; median view/ideal {loop['median_view_over_ideal']:.2f} (the camera's placement), "
-                         f"vision/view {loop['median_vision_over_view']:.2f} (detection and tracking)",
+                         f"boxes/view {loop['median_boxes_over_view']:.2f} (tracking and measures), "
+                         f"vision/boxes {loop['median_vision_over_boxes']:.2f} (the model)",
                          "measured to explain the gap", "n/a", "`python -m benchmarks.closed_loop`"))
         cnt = statistics.median(r["counts"]["max_error"] for r in runs) if runs else None
         if cnt is not None:

@@ -3,9 +3,13 @@
 One process, lock-step and deterministic: each simulation step the twin renders a camera frame,
 the edge pipeline (detector, tracker, measures) turns it into live measures, the site's controller
 decides behind its safety envelope, and the decision is applied to the signals the camera watches.
-The same run can be fed four ways, on the same scenario, seed and SUMO settings:
+The same run can be fed five ways, on the same scenario, seed and SUMO settings:
 
 * ``vision`` - what the edge box does: the controller sees only the camera pipeline's measures;
+* ``boxes``  - as ``vision``, with the twin's exact boxes (of vehicles at least 30 % visible) in
+  place of the model's detections: a perfect detector, the real tracker and measures. Vision
+  against ``boxes`` is what the model costs; ``boxes`` against ``view`` what tracking and the
+  measures cost;
 * ``ideal``  - the same controller fed by SUMO's own lane-area detectors, limited to the camera's
   range (the best any camera could do);
 * ``view``   - as ``ideal``, but each approach is seen only as far up as the site's camera really
@@ -34,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from controller.config import ControllerConfig
 from controller.observation import Observation
 from controller.scenarios.catalog import fourleg_intersection
@@ -45,10 +51,14 @@ from edge.detect import DetectStage, load_detector
 from edge.measure import SiteMeasures
 from edge.track import Tracker
 from edge.twin.source import TwinOptions, TwinSource
+from models.detections import Detections
 
 log = logging.getLogger(__name__)
 
-Feed = Literal["vision", "ideal", "view", "fixed"]
+Feed = Literal["vision", "boxes", "ideal", "view", "fixed"]
+
+#: The ``boxes`` feed passes the twin's boxes of vehicles at least this visible (as a detector could find them).
+MIN_VISIBILITY = 0.3
 
 #: Seconds of simulated time between controller decisions (and live measures).
 CONTROL_PERIOD_S = 1.0
@@ -111,6 +121,15 @@ class LoopResult:
         return {
             m: abs(self.counts_vision.get(m, 0) - n) / n for m, n in sorted(self.counts_truth.items()) if n > 0
         }
+
+
+def _exact_boxes(twin: TwinSource) -> Detections:
+    """The twin's boxes of the frame just read, as a perfect detector would report them."""
+    truth = twin.truth
+    keep = truth.visibility >= MIN_VISIBILITY
+    det = truth.detections
+    return Detections(xyxy=det.xyxy[keep], confidence=np.full(int(keep.sum()), 0.9, np.float32),
+                      class_id=det.class_id[keep])
 
 
 def _per_approach(by_group: Mapping[str, float], approaches: Iterable[str]) -> dict[str, float]:
@@ -181,13 +200,14 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
         config = ControllerConfig(**{**config.model_dump(), "algorithm": opts.algorithm, "params": {}})
     control = ControlStage(site, now=0.0, epoch=time.time(), config=config, flows=flows, saturation=sat)
     camera = site.cameras[0]
-    vision = opts.feed == "vision"
+    vision = opts.feed in ("vision", "boxes")
     detect = tracker = measures = None
-    if vision:
+    if opts.feed == "vision":
         # A model given instead of the site's is decoded by what it says it is, not by the site.
         model_cfg = site.model if opts.model_path is None else site.model.model_copy(update={"family": "auto", "class_map": None})
         detector = load_detector(model_cfg, opts.site_dir, path=opts.model_path)
         detect = DetectStage(detector, stride=opts.stride or camera.detect_stride)
+    if vision:
         tracker = Tracker(site.tracker, opts.fps)
         measures = SiteMeasures(site, camera.id)
     view = None
@@ -203,12 +223,11 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
             frame = twin.read()
             if frame is None:
                 break
-            assert detect is not None
             assert tracker is not None
             assert measures is not None
             sim_t = frame.stamp.mono - twin._t0.mono
             stamp = Stamp(sim_t, frame.stamp.wall)
-            tracks = tracker.update(detect.update(frame), stamp)
+            tracks = tracker.update(detect.update(frame) if detect is not None else _exact_boxes(twin), stamp)
             measures.update(tracks, stamp)
         else:
             if not twin.step():
