@@ -183,3 +183,34 @@ def test_simpang_starvation_is_judged_per_group_not_per_stage() -> None:
     # Group 'b' has had a call and no green for more than 150 s: the one stage serving it is next.
     w = pol.decide(ControlState(_obs(201.0, a=busy, c=busy, b=one), _stage_green(0, 181.0, 201.0)), 201.0)
     assert w == Wish(stage=2, reason="max_out")
+
+
+def _split_approaches() -> SignalConfig:
+    """One zone per approach, as a camera draws them: the through and the right-turn stage both serve 'east'."""
+    t = PhaseTimings(min_green=7.0, max_green=60.0, yellow=3.0, red_clearance=0.0)
+    return SignalConfig(
+        phases=[PhaseConfig(id=1, name="through", approaches=["east"], movements=["east_through", "east_left"], timings=t),
+                PhaseConfig(id=2, name="right", approaches=["east"], movements=["east_right"], timings=t),
+                PhaseConfig(id=3, name="north", approaches=["north"], movements=["north_through"], timings=t)],
+        conflicts=[(1, 2), (1, 3), (2, 3)], stages=[[1], [2], [3]],
+    )
+
+
+def test_a_stage_serves_the_share_of_an_approach_its_movements_carry() -> None:
+    pol = SimpangAdaptive(_split_approaches())
+    east, north = pol._gidx["east"], pol._gidx["north"]
+    assert pol._share[0][east] == pytest.approx(2 / 3)
+    assert pol._share[1][east] == pytest.approx(1 / 3)
+    assert pol._share[2][north] == 1.0
+    # From the north stage, with a long queue on 'east', the rollout goes to the through stage,
+    # which clears more of it, not to the right-turn stage (which it once took as just as good).
+    q = [0.0, 0.0]
+    q[east] = 30.0
+    cost_through = pol._rollout(q, [0.0, 0.0], 2, 20.0, 0)
+    cost_right = pol._rollout(q, [0.0, 0.0], 2, 20.0, 1)
+    assert cost_through < cost_right
+
+
+def test_groups_that_movements_do_not_name_are_served_whole() -> None:
+    pol = SimpangAdaptive(_overlapping())  # RESCO-like: lanes as groups, no movements named
+    assert all(s == 1.0 for row in pol._share for s in row)
