@@ -155,9 +155,9 @@ def stage_shares(signal: SignalConfig, groups_of_stage: list[frozenset[str]], gi
                 if g in signal.phase(pid).approaches and m.startswith(g + "_"))
             for k in stages
         ]
-        total = sum(moves)
-        if total == 0 or 0 in moves:
+        if 0 in moves:
             continue
+        total = sum(moves)
         for k, m in zip(stages, moves, strict=True):
             shares[k][i] = m / total
     return shares

@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from controller.config import ControllerConfig
 from controller.observation import Observation
 from controller.scenarios.catalog import fourleg_intersection
@@ -51,7 +49,6 @@ from edge.detect import DetectStage, load_detector
 from edge.measure import SiteMeasures
 from edge.track import Tracker
 from edge.twin.source import TwinOptions, TwinSource
-from models.detections import Detections
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +118,6 @@ class LoopResult:
         return {
             m: abs(self.counts_vision.get(m, 0) - n) / n for m, n in sorted(self.counts_truth.items()) if n > 0
         }
-
-
-def _exact_boxes(twin: TwinSource) -> Detections:
-    """The twin's boxes of the frame just read, as a perfect detector would report them."""
-    truth = twin.truth
-    keep = truth.visibility >= MIN_VISIBILITY
-    det = truth.detections
-    return Detections(xyxy=det.xyxy[keep], confidence=np.full(int(keep.sum()), 0.9, np.float32),
-                      class_id=det.class_id[keep])
 
 
 def _per_approach(by_group: Mapping[str, float], approaches: Iterable[str]) -> dict[str, float]:
@@ -227,7 +215,7 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
             assert measures is not None
             sim_t = frame.stamp.mono - twin._t0.mono
             stamp = Stamp(sim_t, frame.stamp.wall)
-            tracks = tracker.update(detect.update(frame) if detect is not None else _exact_boxes(twin), stamp)
+            tracks = tracker.update(detect.update(frame) if detect is not None else twin.truth.labelled(MIN_VISIBILITY, min_side_px=0.0).detections, stamp)
             measures.update(tracks, stamp)
         else:
             if not twin.step():

@@ -269,6 +269,7 @@ class Tracker:
         self.config = config
         self.fps = float(fps)
         self._rate = max(self.fps, _MIN_STEPS_PER_S)  # Kalman and buffer steps per second
+        self._frame_steps = self._rate / self.fps  # steps in one nominal frame
         self._next_id = 1
         self._last_mono: float | None = None
         self._last_detect: float | None = None
@@ -309,7 +310,7 @@ class Tracker:
 
     def _step_frames(self, mono: float) -> float:
         if self._last_mono is None:
-            step = self._rate / self.fps
+            step = self._frame_steps
         else:
             step = (mono - self._last_mono) * self._rate
             if step < 0.0:
@@ -354,7 +355,7 @@ class Tracker:
         # One IoU and class-penalty matrix for every track against every detection; each
         # association stage below works on a block of it.
         track_boxes = _xyah_to_xyxy(self._mean)
-        gap = self._rate / self.fps if self._last_detect is None else max(1.0, (now - self._last_detect) * self._rate)
+        gap = self._frame_steps if self._last_detect is None else max(1.0, (now - self._last_detect) * self._rate)
         self._last_detect = now
         b1 = min(_BUFFER_CONFIRMED * (gap - 1.0), 0.5)
         iou = iou_matrix(_expand(track_boxes, b1), _expand(xyxy, b1))

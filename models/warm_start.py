@@ -122,9 +122,9 @@ def _calibrate(model: Any, folded: dict[str, tuple[Any, Any]], images: Sequence[
 
     if not images:
         raise ModelError("calibration needs at least one training image")
-    sums: dict[str, list[Any]] = {name: [] for name in folded}
+    outputs: dict[str, list[Any]] = {name: [] for name in folded}
     hooks = [
-        conv.register_forward_hook(lambda _m, _i, out, name=name: sums[name].append(out.detach()))
+        conv.register_forward_hook(lambda _m, _i, out, name=name: outputs[name].append(out.detach()))
         for name, (conv, _bn) in folded.items()
     ]
     model.eval()
@@ -137,7 +137,7 @@ def _calibrate(model: Any, folded: dict[str, tuple[Any, Any]], images: Sequence[
             hook.remove()
     with torch.no_grad():
         for name, (_conv, bn) in folded.items():
-            z = torch.cat([o.transpose(0, 1).reshape(o.shape[1], -1) for o in sums[name]], dim=1)
+            z = torch.cat([o.transpose(0, 1).reshape(o.shape[1], -1) for o in outputs[name]], dim=1)
             mean, var = z.mean(dim=1), z.var(dim=1, unbiased=False)
             bias = bn.bias.clone()  # the folded bias, set by rebuild
             bn.running_mean.copy_(mean)
