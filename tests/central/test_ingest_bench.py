@@ -27,3 +27,20 @@ def test_bench_prints_one_json_object_with_every_message_stored_once(capsys: pyt
 def test_bench_refuses_an_unknown_database(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["central", "bench", "--db", "mysql://x", "--count", "10"]) == 1
     assert "--db must be 'sqlite' or a postgresql:// URL" in capsys.readouterr().err
+
+
+def test_repeated_runs_report_the_median_run_and_fail_exactly_once_if_any_run_did() -> None:
+    from central.bench import median_run
+
+    runs = [{"aggregates_per_s": r, "exactly_once": ok, "seconds": s}
+            for r, ok, s in ((90.0, True, 1), (70.0, True, 2), (80.0, False, 3))]
+    result = median_run(runs)
+    assert result["seconds"] == 3  # the 80/s run's own figures
+    assert result["runs_aggregates_per_s"] == [90.0, 70.0, 80.0]
+    assert result["exactly_once"] is False
+    assert median_run(runs[:1]) == runs[0]
+
+
+def test_bench_refuses_zero_repeats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["central", "bench", "--repeat", "0"]) == 1
+    assert "--repeat must be at least 1" in capsys.readouterr().err
