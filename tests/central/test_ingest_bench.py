@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from central.bench import median_run
 from edge.commands import main
 
 
@@ -30,8 +31,6 @@ def test_bench_refuses_an_unknown_database(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_repeated_runs_report_the_median_run_and_fail_exactly_once_if_any_run_did() -> None:
-    from central.bench import median_run
-
     runs = [{"aggregates_per_s": r, "exactly_once": ok, "seconds": s}
             for r, ok, s in ((90.0, True, 1), (70.0, True, 2), (80.0, False, 3))]
     result = median_run(runs)
