@@ -59,6 +59,7 @@ class SpeedEstimator:
         table.add_column("speed:px", (samples, 2), np.float64, np.nan)
         table.add_column("speed:g", (samples, 2), np.float64, np.nan)
         table.add_column("speed:head", (), np.int64, 0)
+        table.add_column("speed:vel", (2,), np.float64, np.nan)
 
     def ground(self, anchors: F64) -> F64 | None:
         """Ground positions of anchors in metres, or ``None`` without a calibration."""
@@ -67,7 +68,8 @@ class SpeedEstimator:
     def update(self, rows: I64, anchors: F64, now: float, ground: F64 | None = None) -> tuple[F64, F64 | None]:
         """Record positions of ``rows`` at ``now``; return ``(px_per_s, m_per_s or None)`` per row.
 
-        Speeds are NaN for tracks with less than ``min_span_s`` of history.
+        Speeds are NaN for tracks with less than ``min_span_s`` of history. The image velocity
+        (px/s, over the same window) is left in the table's ``speed:vel`` column.
         """
         n = len(rows)
         if n == 0:
@@ -100,6 +102,7 @@ class SpeedEstimator:
         with np.errstate(invalid="ignore", divide="ignore"):
             d_px = anchors - px[rows, oldest]
             v_px = np.where(known, np.hypot(d_px[:, 0], d_px[:, 1]) / span, np.nan)
+            self._table.col("speed:vel")[rows] = np.where(known[:, None], d_px / span[:, None], np.nan)
             if ground is None:
                 return v_px, None
             d_g = ground - g[rows, oldest]

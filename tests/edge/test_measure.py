@@ -197,6 +197,63 @@ def test_a_vehicle_lost_short_of_its_exit_left_through_it(lost_at_x: float, coun
     assert m.pending_movements == 0
 
 
+@pytest.mark.parametrize(("step_px", "counted"), [(10.0, True), (2.0, False)])
+def test_a_vehicle_lost_on_its_way_to_a_far_exit_left_through_it_if_it_would_get_there_soon(
+    step_px: float, counted: bool,
+) -> None:
+    # Lost 410 px short of the exit, beyond the nearest-line reach (its line is 400 px long), but
+    # heading straight for it: at 250 px/s it would be there in 1.6 s; at 50 px/s in 8.2 s.
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    y = 300.0
+    while y < 500:
+        scene.step([(7, CAR, 420.0, y)])
+        y += 10.0
+    x = 420.0
+    while x <= 590.0:
+        scene.step([(7, CAR, x, 500.0)])
+        x += step_px
+    for _ in range(100):
+        scene.step([])
+    assert m.totals().movements["north_left"] == ({"car": 1} if counted else {})
+    assert m.pending_movements == 0
+
+
+# Two approaches meet: north (down the image, stop line at y = 400) and west (rightwards, stop line
+# at x = 300); both may leave to the east across x = 1000.
+CROSSROADS = """
+site_id: crossroads
+cameras: [{id: cam, source: a.mp4, frame_size: [1280, 720]}]
+model: {path: m.onnx}
+lines:
+  - {id: north_stop, camera: cam, points: [[400, 400], [600, 400]]}
+  - {id: west_stop, camera: cam, points: [[300, 600], [300, 420]]}
+  - {id: east_exit, camera: cam, points: [[1000, 700], [1000, 300]]}
+approaches:
+  - {id: north, camera: cam, stop_line: north_stop}
+  - {id: west, camera: cam, stop_line: west_stop}
+exits: [{id: east_out, line: east_exit}]
+movements:
+  - {id: north_left, approach: north, exit: east_out, turn: left}
+  - {id: west_through, approach: west, exit: east_out, turn: through}
+measures: {line_hysteresis_px: 6}
+"""
+
+
+def test_a_vehicle_first_seen_in_the_junction_entered_where_it_came_from_not_at_the_nearest_line() -> None:
+    # First seen at (450, 560): 150 px past the west stop line and 160 px past the north one, but
+    # driving down the image, away from the north stop line; it then turns left to the east exit.
+    m = SiteMeasures(parse_site(CROSSROADS), "cam")
+    scene = Scene(m)
+    for y in (560.0, 570.0, 580.0, 590.0, 600.0, 610.0, 620.0, 630.0, 640.0, 650.0):
+        scene.step([(3, CAR, 450.0, y)])
+    x = 460.0
+    while x < 1100:
+        scene.step([(3, CAR, x, 650.0)])
+        x += 10.0
+    assert m.totals().movements == {"north_left": {"car": 1}, "west_through": {}}
+
+
 def test_live_counts_are_since_the_previous_call() -> None:
     m = SiteMeasures(site(), "cam")
     scene = Scene(m)
