@@ -52,6 +52,9 @@ class ApproachObservation:
         departures: Vehicles that crossed the stop line since the previous observation.
         view_m: How far up the approach the camera sees, when shorter than the configured range
             (a short lane, an occluded stretch); ``None`` means the full camera range.
+        in_view: Vehicles in view on the approach now, queued or moving, where the camera counts
+            them directly; ``None`` leaves the controller to keep the count from arrivals and
+            departures (exact detectors).
     """
 
     queue_veh: float = 0.0
@@ -60,6 +63,7 @@ class ApproachObservation:
     arrivals: Mapping[VehicleClass, int] = field(default_factory=dict)
     departures: int = 0
     view_m: float | None = None
+    in_view: float | None = None
 
     @property
     def arrived(self) -> int:
@@ -80,6 +84,7 @@ class ApproachObservation:
         crossings: int,
         *,
         view_m: float | None = None,
+        in_view: int | None = None,
     ) -> ApproachObservation:
         """Build from the vision pipeline's live measures (arrivals keyed by class label)."""
         by_class: dict[VehicleClass, int] = {}
@@ -92,6 +97,7 @@ class ApproachObservation:
             arrivals=by_class,
             departures=int(crossings),
             view_m=view_m if view_m is not None and view_m > 0 else None,
+            in_view=float(in_view) if in_view is not None else None,
         )
 
 

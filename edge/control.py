@@ -35,6 +35,7 @@ def observation_from_live(t: float, approaches: Mapping[str, Any], healthy: bool
             arrivals=live.arrivals,
             crossings=sum(live.stop_line_crossings.values()),
             view_m=live.view_m,
+            in_view=live.in_view,
         )
         for aid, live in approaches.items()
     }

@@ -126,6 +126,7 @@ class LiveApproach:
         flow_pcu: passenger-car units of the flow since the previous call.
         view_m: how far up the approach the camera sees, metres from the stop line (the far end
             of its queue zone; ``None`` without calibration): a queue this long may go on unseen.
+        in_view: vehicles in the approach's zones now, queued or moving (``None`` without zones).
     """
 
     approach: str
@@ -138,6 +139,7 @@ class LiveApproach:
     stop_line_crossings: ClassCounts = field(default_factory=dict)
     flow_pcu: float = 0.0
     view_m: float | None = None
+    in_view: int | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,7 @@ class SiteMeasures:
         self._occupied = np.zeros(n_a)
         self._queue_veh = np.zeros(n_a)
         self._queue_m = np.full(n_a, np.nan)
+        self._in_view = np.zeros(n_a, np.int64)
         self._prev: Stamp | None = None
         # Tracks whose movement :meth:`_early_exits` completed: (last seen, anchor, pixel speed).
         self._exited: deque[tuple[float, npt.NDArray[np.float64], float]] = deque()
@@ -420,6 +423,7 @@ class SiteMeasures:
                 stop_line_crossings=class_counts(w.crossings[i]),
                 flow_pcu=float(w.flow_pcu[i]),
                 view_m=ap.view_m,
+                in_view=int(self._in_view[i]) if ap.zone is not None or ap.queue_zone is not None else None,
             )
             for i, ap in enumerate(self._approaches)
         }
@@ -630,6 +634,7 @@ class SiteMeasures:
                 self._occupied[i] = float(occupied)
                 events.extend(ap.detector.update(occupied, stamp))
             if ap.zone is not None or ap.queue_zone is not None:
+                self._in_view[i] = np.count_nonzero(in_zone | in_queue)
                 arrived = table.col(f"arrived:{ap.config.id}")
                 new = (in_zone | in_queue) & seen_now & ~arrived[present]
                 if new.any():

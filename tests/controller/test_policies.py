@@ -134,6 +134,24 @@ def test_simpang_detects_spill_back_against_a_short_view() -> None:
     assert pol.queues()[pol._gidx["ew"]] > 5 + 5
 
 
+def test_simpang_takes_the_cameras_count_of_vehicles_in_view_over_arrivals_minus_departures() -> None:
+    # Broken tracks count one vehicle as two arrivals: summed, the vehicles 'moving' in view drift
+    # upward for ever. A camera that also counts what is in view now corrects it at once.
+    drifting, counted = SimpangAdaptive(_two_phase()), SimpangAdaptive(_two_phase())
+    for t in range(1, 61):
+        arr = {VehicleClass.CAR: 2} if t % 4 == 0 else {}  # one real vehicle, two arrivals
+        left = 1 if t % 4 == 2 else 0
+        for pol, in_view in ((drifting, None), (counted, 1.0)):
+            ew = ApproachObservation(queue_veh=1, queue_m=5.0, arrivals=arr, departures=left, in_view=in_view)
+            pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(0, 0.0, float(t))), float(t))
+    assert drifting.inview[drifting._gidx["ew"]] > 10.0
+    assert counted.inview[counted._gidx["ew"]] == 1.0
+    # The count never goes below the queue the camera sees.
+    ew = ApproachObservation(queue_veh=4, queue_m=20.0, in_view=2.0)
+    counted.decide(ControlState(_obs(61.0, ns=ApproachObservation(), ew=ew), _green(0, 0.0, 61.0)), 61.0)
+    assert counted.inview[counted._gidx["ew"]] == 4.0
+
+
 def test_simpang_gives_every_group_the_same_discharge_rate() -> None:
     # 'ns' has two lanes and shows two crossings a second; 'ew' one lane, never more than one.
     pol = SimpangAdaptive(_two_phase())

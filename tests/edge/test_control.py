@@ -54,8 +54,10 @@ def test_observation_from_live_carries_camera_measures() -> None:
     assert (obs.t, north.queue_veh, north.queue_m, north.departures) == (12.0, 4.0, 28.0, 1)
     assert north.arrived == 5
     assert north.view_m is None  # no calibrated queue zone: the controller assumes its full range
-    short = {"south": dataclasses.replace(_live({"south": 2})["south"], view_m=9.5)}
-    assert observation_from_live(13.0, short).groups["south"].view_m == 9.5
+    assert north.in_view is None  # no zones counted: the controller keeps its own count
+    short = {"south": dataclasses.replace(_live({"south": 2})["south"], view_m=9.5, in_view=3)}
+    south = observation_from_live(13.0, short).groups["south"]
+    assert (south.view_m, south.in_view) == (9.5, 3.0)
 
 
 def test_the_twin_site_tells_the_controller_how_far_it_sees() -> None:

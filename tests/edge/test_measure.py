@@ -275,12 +275,22 @@ def test_queue_in_vehicles_and_metres() -> None:
         scene.step([*queued, (99, CAR, 500.0, 110.0 + 10 * k)])
     live = m.live()["north"]
     assert live.queue_veh == 5
+    assert live.in_view == 5  # the car that drove through has left the zones
     assert live.queue_m == pytest.approx(25.0)  # stop line at y = 400 (40 m), last car at 150 (15 m)
     assert live.occupied
     # The queue shrinks as the head car leaves.
     for k in range(20):
         scene.step([*queued[1:], (1, CAR, 600.0, 390.0 + 15 * k)])
     assert m.live()["north"].queue_veh == 4
+
+
+def test_vehicles_in_view_count_the_queued_and_the_moving() -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    for k in range(30):  # two cars stand in the queue, one drives down towards them
+        scene.step([(1, CAR, 600.0, 390.0), (2, CAR, 600.0, 330.0), (3, CAR, 500.0, 110.0 + 5 * k)])
+    live = m.live()["north"]
+    assert (live.queue_veh, live.in_view) == (2, 3)
 
 
 def test_queue_without_calibration_uses_pixel_speed() -> None:
