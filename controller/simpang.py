@@ -7,7 +7,12 @@ view and stop-line departures. From these it keeps, per group,
 
 * ``Q`` the queue, as seen, plus a *hidden backlog* while the queue reaches the edge of the
   camera's view (spill-back beyond range is invisible; it grows at the estimated arrival rate
-  minus the vehicles that move up into view, and is dropped once the visible queue shrinks);
+  minus the vehicles that move up into view, and is dropped once the visible queue shrinks;
+  on a view shorter than ``_SHORT_VIEW_M`` a moving queue shows no queue at all, so there the
+  backlog is kept, less the vehicles moving up into view, while the stop line of a green group
+  still discharges: on the twin's corner camera, which sees the near approaches for 9 m, perfect
+  detectors limited to that view went from 86.9 to 68.8 s on seed 101 and improved on each of
+  seeds 104-110, median 79.0 -> 70.6 s; the SUMO harness and RESCO, whose views are long, are unchanged);
 * ``lam`` the arrival rate, an exponentially weighted mean of arrivals into view, frozen while
   the queue spills past the view (arrivals then measure the queue's creep, not demand);
 * ``s`` the discharge rate, learned from the seconds of green in which queued vehicles crossed
@@ -170,6 +175,12 @@ def stage_shares(signal: SignalConfig, groups_of_stage: list[frozenset[str]], gi
     return shares
 
 
+#: A green group whose stop line saw a departure this recently is still discharging its queue.
+_DISCHARGE_GAP_S = 3.0
+#: Views shorter than this cannot tell a discharging queue from an empty one.
+_SHORT_VIEW_M = 30.0
+
+
 class SimpangAdaptive:
     """Rollout look-ahead over camera queues and arrival rates.
 
@@ -221,6 +232,7 @@ class SimpangAdaptive:
         self.sat = [init_sat] * n
         self.hidden = [0.0] * n
         self.inview = [0.0] * n
+        self._last_departure = [-1e9] * n
         self._last_t: float | None = None
         self._green_groups: set[int] = set()
         self._group_served = [0.0] * n
@@ -247,12 +259,17 @@ class SimpangAdaptive:
             left = max(m.departures, 0)
             view = min(self.range, m.view_m) if m.view_m is not None and m.view_m > 0 else self.range
             spilled = qm >= 0.8 * view
+            if left > 0:
+                self._last_departure[i] = obs.t
             if spilled:
                 self.hidden[i] = max(self.hidden[i] + self.lam[i] * dt - arrived, 0.0)
             else:
                 self.lam[i] += a * (arrived / dt - self.lam[i])
-                if qm < 0.5 * view:
+                discharging = i in self._green_groups and obs.t - self._last_departure[i] <= _DISCHARGE_GAP_S
+                if qm < 0.5 * view and not (discharging and view < _SHORT_VIEW_M):
                     self.hidden[i] = 0.0
+                elif qm < 0.5 * view:
+                    self.hidden[i] = max(self.hidden[i] - arrived, 0.0)
             if i in self._green_groups and q >= 2.0 and left > 0:
                 self.sat[i] += min(dt / 20.0, 1.0) * (left / dt - self.sat[i])
             if m.in_view is not None and math.isfinite(m.in_view):

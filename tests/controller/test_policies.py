@@ -152,6 +152,31 @@ def test_simpang_takes_the_cameras_count_of_vehicles_in_view_over_arrivals_minus
     assert counted.inview[counted._gidx["ew"]] == 4.0
 
 
+@pytest.mark.parametrize(("view_m", "kept"), [(9.0, True), (None, False)])
+def test_simpang_keeps_the_hidden_backlog_while_a_short_view_discharges(view_m: float | None, kept: bool) -> None:
+    # A camera that sees 9 m of the approach shows no queue once the queue moves: only the
+    # departures tell that the hidden part of it is still coming. A full view shows the queue.
+    pol = SimpangAdaptive(_two_phase(), camera_range_m=75.0)
+    spill_m = 9.0 if view_m else 75.0
+    for t in range(1, 61):  # one car every 2 s, no queue
+        arr = {VehicleClass.CAR: 1} if t % 2 else {}
+        ew = ApproachObservation(arrivals=arr, view_m=view_m)
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(0, 0.0, float(t))), float(t))
+    for t in range(61, 91):  # red: the queue fills the view and grows beyond it
+        ew = ApproachObservation(queue_veh=2, queue_m=spill_m, view_m=view_m)
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(0, 0.0, float(t))), float(t))
+    hidden = pol.hidden[pol._gidx["ew"]]
+    assert hidden > 8.0  # about the learned 0.33 veh/s over 30 s
+    for t in range(91, 96):  # green: the queue moves, one vehicle a second crosses the stop line
+        ew = ApproachObservation(arrivals={VehicleClass.CAR: 1}, departures=1, view_m=view_m)
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(1, 91.0, float(t))), float(t))
+    assert pol.hidden[pol._gidx["ew"]] == (pytest.approx(hidden - 5.0) if kept else 0.0)
+    for t in range(96, 101):  # the departures stop: the backlog has gone
+        ew = ApproachObservation(view_m=view_m)
+        pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(1, 91.0, float(t))), float(t))
+    assert pol.hidden[pol._gidx["ew"]] == 0.0
+
+
 def test_simpang_gives_every_group_the_same_discharge_rate() -> None:
     # 'ns' has two lanes and shows two crossings a second; 'ew' one lane, never more than one.
     pol = SimpangAdaptive(_two_phase())
