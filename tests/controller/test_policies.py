@@ -165,12 +165,14 @@ def test_simpang_keeps_the_hidden_backlog_while_a_short_view_discharges(view_m: 
     for t in range(61, 91):  # red: the queue fills the view and grows beyond it
         ew = ApproachObservation(queue_veh=2, queue_m=spill_m, view_m=view_m)
         pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(0, 0.0, float(t))), float(t))
-    hidden = pol.hidden[pol._gidx["ew"]]
+    hidden, lam = pol.hidden[pol._gidx["ew"]], pol.lam[pol._gidx["ew"]]
     assert hidden > 8.0  # about the learned 0.33 veh/s over 30 s
     for t in range(91, 96):  # green: the queue moves, one vehicle a second crosses the stop line
         ew = ApproachObservation(arrivals={VehicleClass.CAR: 1}, departures=1, view_m=view_m)
         pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(1, 91.0, float(t))), float(t))
     assert pol.hidden[pol._gidx["ew"]] == (pytest.approx(hidden - 5.0) if kept else 0.0)
+    # The backlog moving up into view is not new demand: the arrival rate holds while it drains.
+    assert (pol.lam[pol._gidx["ew"]] == lam) is kept
     for t in range(96, 101):  # the departures stop: the backlog has gone
         ew = ApproachObservation(view_m=view_m)
         pol.decide(ControlState(_obs(float(t), ns=ApproachObservation(), ew=ew), _green(1, 91.0, float(t))), float(t))
