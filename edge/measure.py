@@ -5,7 +5,8 @@ From the confirmed tracks of each frame it derives, per the site configuration:
 * directional counts by class at every counting line (:class:`edge.counting.LineCounter`, with
   hysteresis), and turning-movement counts (approach stop line, then exit line; the entry of a
   vehicle first found past its stop line, or the exit of one lost short of its exit line, is
-  inferred from where its track began or ended and which way it was moving);
+  inferred from where its track began or ended and which way it was moving:
+  :class:`edge.movement_inference.MovementInference`);
 * per approach: occupancy of the stop-line zone as a loop detector would report it (the share of
   time any vehicle's bottom-centre anchor is inside), detector on/off events in the Indiana hi-res
   convention (82/81, parameter = the approach's position in the site file + 1), arrivals
@@ -46,7 +47,6 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,7 @@ from edge.errors import ConfigError
 from edge.geometry import Homography, Polygon, point_segment_distance
 from edge.hires import PresenceDetector
 from edge.messages import Aggregate, ClassCounts, HiResEvent
+from edge.movement_inference import MovementInference
 from edge.pcu import class_weights
 from edge.speed import SpeedEstimator
 from edge.track_table import TrackTable
@@ -82,32 +83,6 @@ PRESENCE_HOLD_S = 0.4
 MAX_GAP_S = 2.0
 
 
-#: A track that vanished at most this long ago may hand its unfinished movement to a newborn.
-_STITCH_S = 1.5
-#: ...if the newborn appears within this distance of where it was last seen (or within its width).
-_STITCH_MIN_PX = 20.0
-#: A track first seen already past a stop line, at most this share of the line's length beyond it
-#: (and within the line's span widened by the same share), entered through that approach.
-#: The same reach applies before an exit line to a track lost short of it. Measured on the held-out
-#: twin clip (3 min, 141 movements): 0.5 of the line's length counted 124 with the default model,
-#: 1.0 counted 128 (127 with the guard against counting a reborn id twice; worst judged movement
-#: 17 %, from 35 % without either inference), 1.5 counted 130 but over-counted right turns from
-#: exact boxes; exact boxes went from 134 to 138.
-_LATE_ENTRY_SHARE = 1.0
-#: Before that nearest-line rule, the track's motion is asked: a track whose path at birth, followed
-#: back at its first measured velocity, crosses a stop line within ``_RAY_S`` seconds entered
-#: there, and one lost while heading for an exit line it would reach within ``_RAY_S`` at its last
-#: velocity left there. The crossing may fall beyond the line's ends by ``_RAY_WIDEN`` of its
-#: length. Chosen on three twin clips (held-out seed 101 and seeds 102-103): with the default model
-#: 134 -> 137, 108 -> 108 and 115 -> 116 of 141, 134 and 120 movements; exact boxes 139, 129, 115
-#: -> 139, 129, 116 (widening 0.5 and 0.15 alike). The price: a turning vehicle first seen late in
-#: its turn may point back at the wrong stop line (on the held-out clip an east left-turner was
-#: counted as a north through movement).
-_RAY_S = 3.0
-_RAY_WIDEN = 0.15
-#: How long a track completed by inference is remembered, so that its vehicle reborn under a new
-#: id is not counted a second time.
-_GHOST_S = 6.0
 
 
 @dataclass(frozen=True)
@@ -234,9 +209,6 @@ class SiteMeasures:
 
         lines = [ln for ln in site.lines if ln.camera == camera_id]
         self._counters = [LineCounter(ln, m.line_hysteresis_px, self._table) for ln in lines]
-        self._table.add_column("born", (2,), np.float64, np.nan)  # anchor where the track was first seen
-        self._table.add_column("moved", (), np.bool_, False)  # the track completed a movement
-        self._table.add_column("born_vel", (2,), np.float64, np.nan)  # first measured velocity, px/s
         line_pos = {ln.id: i for i, ln in enumerate(lines)}
 
         self._approaches: list[_Approach] = []
@@ -276,9 +248,6 @@ class SiteMeasures:
         for e in site.exits:
             if e.line in line_pos:
                 self._exits_of_line.setdefault(line_pos[e.line], []).append(e.id)
-        # For the inference of unseen entries and exits: stop line -> approach, exit line -> exit.
-        self._approach_of_stop = {ap.stop_line: ap.config.id for ap in self._approaches if ap.stop_line is not None}
-        self._exit_of_line = {line: ids[0] for line, ids in self._exits_of_line.items()}
         here_approaches = {ap.config.id for ap in self._approaches}
         here_exits = {e for ids in self._exits_of_line.values() for e in ids}
         movements = []
@@ -287,7 +256,12 @@ class SiteMeasures:
                 movements.append((mv.id, mv.approach, mv.exit))
             elif mv.approach in here_approaches or mv.exit in here_exits:
                 log.warning("movement %s spans two cameras; tracks cannot follow it, not counted", mv.id)
-        self._movements = MovementCounter(movements)
+        self._infer = MovementInference(
+            self._table, [c.segment for c in self._counters], MovementCounter(movements),
+            approach_of_stop={ap.stop_line: ap.config.id for ap in self._approaches if ap.stop_line is not None},
+            exit_of_line={line: ids[0] for line, ids in self._exits_of_line.items()},
+            horizon_s=self._horizon,
+        )
         self._movement_pos = {mid: i for i, (mid, _, _) in enumerate(movements)}
 
         self.layout = Layout(
@@ -312,8 +286,6 @@ class SiteMeasures:
         self._queue_m = np.full(n_a, np.nan)
         self._in_view = np.zeros(n_a, np.int64)
         self._prev: Stamp | None = None
-        # Tracks whose movement :meth:`_early_exits` completed: (last seen, anchor, pixel speed).
-        self._exited: deque[tuple[float, npt.NDArray[np.float64], float]] = deque()
 
     def reach_m(self) -> dict[str, float]:
         """How far up each approach the camera sees: metres from the stop line to the far end of
@@ -334,7 +306,7 @@ class SiteMeasures:
     @property
     def pending_movements(self) -> int:
         """Tracks that entered through an approach and have not left yet."""
-        return len(self._movements)
+        return len(self._infer.movements)
 
     def update(self, tracks: Detections, stamp: Stamp) -> list[HiResEvent]:
         """Take one frame's confirmed tracks; return the hi-res detector events it caused.
@@ -365,18 +337,13 @@ class SiteMeasures:
             table.col("ground")[rows] = ground
         v_px, v_g = self._speeds.update(rows, anchors, now, ground)
         table.col("v_px")[rows] = v_px
-        born_vel, vel = table.col("born_vel"), table.col("speed:vel")[rows]
-        first = np.isnan(born_vel[rows, 0]) & np.isfinite(vel[:, 0])
-        born_vel[rows[first]] = vel[first]
+        self._infer.observe(rows)
         if v_g is not None:
             table.col("v_g")[rows] = v_g
 
         newborn = table.first_seen[rows] == now
         if newborn.any():
-            table.col("born")[rows[newborn]] = anchors[newborn]
-            self._mark_ghosts(rows[newborn], widths[newborn])
-            if len(self._movements):  # tracks are waiting to complete a movement
-                self._stitch(rows[newborn], widths[newborn], now)
+            self._infer.born(rows[newborn], anchors[newborn], widths[newborn], now)
         for i, counter in enumerate(self._counters):
             for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)
@@ -384,11 +351,12 @@ class SiteMeasures:
         events: list[HiResEvent] = []
         if self._approaches:
             events = self._zones(rows, stamp, tallies)
-        if len(self._movements):
-            self._early_exits(now, tallies)
+        if len(self._infer.movements):  # tracks are waiting to complete a movement
+            for row, movement in self._infer.early_exits(now):
+                self._count_movement(row, movement, tallies)
         gone = table.expire(now, self._horizon)
         if len(gone):
-            self._movements.forget(gone)
+            self._infer.movements.forget(gone)
         return events
 
     def flush(self, stamp: Stamp, final: bool = False) -> list[Aggregate]:
@@ -448,140 +416,10 @@ class SiteMeasures:
         self._bins.spend(prev.wall, stamp.wall, dt, occ, queue)
         self._window.spend(dt, occ, queue)
 
-    def _stitch(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64], now: float) -> None:
-        """Give a newborn track the unfinished movement of a track that vanished where it appears.
-
-        A vehicle hidden for a moment behind a bus, or whose box jumps when it is small and far,
-        may come back under a new track id halfway through the junction; its movement would then
-        never complete. A track born within reach of the last position of a track that entered and
-        went unseen for a frame or more and no longer than ``_STITCH_S`` is taken to be that
-        vehicle; the reach is the newborn's width (at least ``_STITCH_MIN_PX``) plus how far the
-        vanished one would have travelled at its last speed. Each vanished track is handed on once.
-        """
-        if len(born) == 0:
-            return
-        table = self._table
-        pending = np.isin(table.ids, self._movements.pending_ids())
-        unseen = now - table.last_seen
-        gone = np.flatnonzero(pending & (unseen > 0.0) & (unseen <= _STITCH_S))
-        if len(gone) == 0:
-            return
-        anchor = table.col("anchor")
-        # How far each vanished vehicle may have got meanwhile, at its last known pixel speed.
-        travel = np.nan_to_num(table.col("v_px")[gone]) * unseen[gone] * 1.25
-        taken: set[int] = set()
-        for row, width in zip(born.tolist(), widths.tolist(), strict=True):
-            dist = np.linalg.norm(anchor[gone] - anchor[row], axis=1)
-            reach = max(_STITCH_MIN_PX, width) + travel
-            for j in np.argsort(dist - reach).tolist():
-                if dist[j] > reach[j]:
-                    break
-                if j not in taken and self._movements.adopt(int(table.ids[row]), int(table.ids[gone[j]])):
-                    taken.add(j)
-                    break
-
-    def _nearest(self, point: npt.NDArray[np.float64], lines: dict[int, str], side: float) -> str | None:
-        """The id paired with the nearest of ``lines`` that ``point`` lies near, on the given side.
-
-        Near: at most ``_LATE_ENTRY_SHARE`` of the line's length from it, on the side ``side`` (+1 the
-        line's ``in`` side, -1 its ``out`` side), and beside its span widened by the same share.
-        """
-        best: tuple[float, str] | None = None
-        share = _LATE_ENTRY_SHARE
-        for line, ident in lines.items():
-            seg = self._counters[line].segment
-            d = side * float(seg.signed_distance(point[None])[0])
-            t = float(seg.along(point[None])[0])
-            if 0.0 < d <= share * seg.length and -share <= t <= 1.0 + share and (best is None or d < best[0]):
-                best = (d, ident)
-        return None if best is None else best[1]
-
-    def _ahead(self, point: npt.NDArray[np.float64], velocity: npt.NDArray[np.float64], lines: dict[int, str],
-               side: float) -> str | None:
-        """The id paired with the first of ``lines`` that ``point``, on its given side, reaches at
-        ``velocity`` within ``_RAY_S`` seconds (the crossing within the span widened by ``_RAY_WIDEN``)."""
-        if not np.isfinite(velocity).all() or not np.isfinite(point).all():
-            return None
-        best: tuple[float, str] | None = None
-        for line, ident in lines.items():
-            seg = self._counters[line].segment
-            if side * float(seg.signed_distance(point[None])[0]) <= 0.0:
-                continue
-            t = seg.ray_hit(point, velocity, _RAY_WIDEN)
-            if t <= _RAY_S and (best is None or t < best[0]):
-                best = (t, ident)
-        return None if best is None else best[1]
-
-    def _late_entry(self, row: int, exit_id: str) -> str | None:
-        """The movement of a track that leaves by ``exit_id`` without having been seen to enter.
-
-        A small, far vehicle is often found only once it is past its stop line and larger. A track
-        first seen on the junction side of a stop line, near it (within ``_LATE_ENTRY_SHARE`` of the
-        line's length beyond it and beside its span), entered through that approach; the nearest
-        such line wins. A track that completed a movement is never counted again.
-        """
-        born = self._table.col("born")[row]
-        if not np.isfinite(born).all():
-            return None
-        for approach in (self._ahead(born, -self._table.col("born_vel")[row], self._approach_of_stop, +1.0),
-                         self._nearest(born, self._approach_of_stop, +1.0)):
-            movement = None if approach is None else self._movements.movement_of(approach, exit_id)
-            if movement is not None:
-                return movement
-        return None
-
-    def _mark_ghosts(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64]) -> None:
-        """Tracks born where a track whose movement was completed by inference vanished are that vehicle.
-
-        They are marked as having moved, so :meth:`_late_entry` does not count the vehicle again.
-        """
-        if len(born) == 0 or not self._exited:
-            return
-        table = self._table
-        first = table.col("born")
-        moved = table.col("moved")
-        for row, width in zip(born.tolist(), widths.tolist(), strict=True):
-            t_born = float(table.first_seen[row])
-            for t_last, last, speed in self._exited:
-                reach = max(_STITCH_MIN_PX, width) + 1.25 * speed * (t_born - t_last)
-                if t_born > t_last and float(np.linalg.norm(first[row] - last)) <= reach:
-                    moved[row] = True
-                    break
-
-    def _early_exits(self, now: float, tallies: tuple[Tally, ...]) -> None:
-        """Complete the movements of tracks about to expire that were last seen just short of an exit.
-
-        The mirror of :meth:`_late_entry`: a vehicle leaving by the far side shrinks and is lost before
-        its exit line. A track that entered, is about to be forgotten, and was last seen on the
-        junction side of an exit line, near it (within ``_LATE_ENTRY_SHARE`` of the line's length
-        and beside its span), left through the nearest such exit.
-        """
-        table = self._table
-        while self._exited and now - self._exited[0][0] > _GHOST_S:
-            self._exited.popleft()
-        ending = np.flatnonzero(now - table.last_seen > self._horizon)
-        if len(ending) == 0:
-            return
-        pending = np.isin(table.ids[ending], self._movements.pending_ids())
-        anchor = table.col("anchor")
-        for row in ending[pending].tolist():
-            last = anchor[row][None]
-            t_last, speed = float(table.last_seen[row]), float(np.nan_to_num(table.col("v_px")[row]))
-            exit_id = self._nearest(last[0], self._exit_of_line, -1.0)
-            if exit_id is None:
-                exit_id = self._ahead(last[0], table.col("speed:vel")[row], self._exit_of_line, -1.0)
-            if exit_id is None:
-                continue
-            movement = self._movements.exit(int(table.ids[row]), exit_id)
-            if movement is not None:
-                table.col("moved")[row] = True
-                self._exited.append((t_last, last[0].copy(), speed))
-                # Tracks already born where it vanished are the vehicle again: not counted twice.
-                later = np.flatnonzero(table.first_seen > t_last)
-                self._mark_ghosts(later, np.zeros(len(later)))
-                cls = int(table.col("cls")[row])
-                for t_ in tallies:
-                    t_.movements[self._movement_pos[movement], cls] += 1
+    def _count_movement(self, row: int, movement: str, tallies: tuple[Tally, ...]) -> None:
+        cls = int(self._table.col("cls")[row])
+        for t in tallies:
+            t.movements[self._movement_pos[movement], cls] += 1
 
     def _count_crossing(self, line: int, row: int, direction: int, tallies: tuple[Tally, ...]) -> None:
         cls = int(self._table.col("cls")[row])
@@ -590,17 +428,13 @@ class SiteMeasures:
         for t in tallies:
             t.lines[line, k, cls] += 1
         for exit_id in self._exits_of_line.get(line, ()):
-            movement = self._movements.exit(track_id, exit_id)
-            if movement is None and not self._table.col("moved")[row] and track_id not in self._movements:
-                movement = self._late_entry(row, exit_id)
+            movement = self._infer.exit(row, exit_id)
             if movement is not None:
-                self._table.col("moved")[row] = True
-                for t in tallies:
-                    t.movements[self._movement_pos[movement], cls] += 1
+                self._count_movement(row, movement, tallies)
                 break
         ap = self._stop_of_line.get(line)
         if ap is not None and direction == IN:
-            self._movements.enter(track_id, ap.config.id)
+            self._infer.movements.enter(track_id, ap.config.id)
             speed = float(self._table.col("v_g")[row])
             for t in tallies:
                 t.crossings[ap.index, cls] += 1

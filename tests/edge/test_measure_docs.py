@@ -12,6 +12,7 @@ MODULES = [
     "edge.track",
     "edge.track_table",
     "edge.counting",
+    "edge.movement_inference",
     "edge.speed",
     "edge.pcu",
     "edge.hires",
