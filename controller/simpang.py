@@ -267,22 +267,21 @@ class SimpangAdaptive:
             if spilled:
                 self.hidden[i] = max(self.hidden[i] + self.lam[i] * dt - arrived, 0.0)
             else:
-                discharging = i in self._green_groups and obs.t - self._last_departure[i] <= _DISCHARGE_GAP_S
-                backlog = discharging and view < _SHORT_VIEW_M and self.hidden[i] > 0.0
-                if not backlog:
+                # A short view shows no queue once it moves: the departures say it still comes.
+                draining = (view < _SHORT_VIEW_M and i in self._green_groups
+                            and obs.t - self._last_departure[i] <= _DISCHARGE_GAP_S)
+                if not (draining and self.hidden[i] > 0.0):  # the backlog moving up is not demand
                     self.lam[i] += a * (arrived / dt - self.lam[i])
-                if qm < 0.5 * view and not (discharging and view < _SHORT_VIEW_M):
-                    self.hidden[i] = 0.0
-                elif qm < 0.5 * view:
-                    self.hidden[i] = max(self.hidden[i] - arrived, 0.0)
+                if qm < 0.5 * view:
+                    self.hidden[i] = max(self.hidden[i] - arrived, 0.0) if draining else 0.0
             if i in self._green_groups and q >= 2.0 and left > 0:
                 self.sat[i] += min(dt / 20.0, 1.0) * (left / dt - self.sat[i])
             if m.in_view is not None and math.isfinite(m.in_view):
                 self.inview[i] = max(m.in_view, q)  # counted by the camera: no drift to correct
-                continue
-            self.inview[i] = min(max(self.inview[i] + arrived - left, q), 200.0)
-            if q == 0 and arrived == 0 and left == 0:
-                self.inview[i] *= 0.8
+            else:
+                self.inview[i] = min(max(self.inview[i] + arrived - left, q), 200.0)
+                if q == 0 and arrived == 0 and left == 0:
+                    self.inview[i] *= 0.8
 
     def discharge_rate(self) -> float:
         """The one discharge rate the rollout gives every served group: the highest learned.

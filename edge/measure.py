@@ -83,8 +83,6 @@ PRESENCE_HOLD_S = 0.4
 MAX_GAP_S = 2.0
 
 
-
-
 @dataclass(frozen=True)
 class LiveApproach:
     """One approach right now, for the signal controller (read about once a second).
