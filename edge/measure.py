@@ -335,7 +335,7 @@ class SiteMeasures:
             table.col("ground")[rows] = ground
         v_px, v_g = self._speeds.update(rows, anchors, now, ground)
         table.col("v_px")[rows] = v_px
-        self._infer.observe(rows)
+        fresh = self._infer.observe(rows)
         if v_g is not None:
             table.col("v_g")[rows] = v_g
 
@@ -345,6 +345,9 @@ class SiteMeasures:
         for i, counter in enumerate(self._counters):
             for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)
+        if len(fresh):
+            for row, line in self._infer.crossed_unseen(fresh):
+                self._count_crossing(line, row, IN, tallies, seen=False)
 
         events: list[HiResEvent] = []
         if self._approaches:
@@ -419,13 +422,16 @@ class SiteMeasures:
         for t in tallies:
             t.movements[self._movement_pos[movement], cls] += 1
 
-    def _count_crossing(self, line: int, row: int, direction: int, tallies: tuple[Tally, ...]) -> None:
+    def _count_crossing(self, line: int, row: int, direction: int, tallies: tuple[Tally, ...], *,
+                        seen: bool = True) -> None:
+        """Count a crossing; one inferred (``seen=False``: a stop line crossed before the track was
+        confirmed) counts at the line and its approach, and completes no movement."""
         cls = int(self._table.col("cls")[row])
         track_id = int(self._table.ids[row])
         k = 0 if direction == IN else 1
         for t in tallies:
             t.lines[line, k, cls] += 1
-        for exit_id in self._exits_of_line.get(line, ()):
+        for exit_id in self._exits_of_line.get(line, ()) if seen else ():
             movement = self._infer.exit(row, exit_id)
             if movement is not None:
                 self._count_movement(row, movement, tallies)
