@@ -10,7 +10,10 @@ instead of the model's (``boxes``), and Webster's fixed-time plan. Targets: visi
 ground truth. The diagnostic feeds split the gap: view/ideal is what the camera's placement costs,
 boxes/view what tracking and the measures cost, vision/boxes what the model costs.
 
-    python -m benchmarks.closed_loop [--seeds 101 102 103] [--duration 900] [--lighting dusk]
+Six seeds by default: the per-seed vision/ideal ratio spreads from about 1.0 to 1.2 with small
+changes in what the controller sees, so the median of three cannot resolve a 10 % target.
+
+    python -m benchmarks.closed_loop [--seeds 101 102 103 104 105 106] [--duration 900] [--lighting dusk]
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ SITE = ROOT / "edge" / "sites" / "twin_fourleg.yaml"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103], help="held-out scenario seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104, 105, 106],
+                    help="held-out scenario seeds (default 101-106)")
     ap.add_argument("--duration", type=float, default=900.0, help="simulated seconds per run")
     ap.add_argument("--lighting", default="dusk")
     ap.add_argument("--demand", type=float, default=1.0)
