@@ -215,7 +215,11 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
             assert measures is not None
             sim_t = frame.stamp.mono - twin._t0.mono
             stamp = Stamp(sim_t, frame.stamp.wall)
-            tracks = tracker.update(detect.update(frame) if detect is not None else twin.truth.labelled(MIN_VISIBILITY, min_side_px=0.0).detections, stamp)
+            if detect is not None:
+                detections = detect.update(frame)
+            else:  # the boxes feed: the twin's exact boxes stand in for the model's
+                detections = twin.truth.labelled(MIN_VISIBILITY, min_side_px=0.0).detections
+            tracks = tracker.update(detections, stamp)
             measures.update(tracks, stamp)
         else:
             if not twin.step():

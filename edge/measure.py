@@ -345,9 +345,8 @@ class SiteMeasures:
         for i, counter in enumerate(self._counters):
             for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)
-        if len(fresh):
-            for row, line in self._infer.crossed_unseen(fresh):
-                self._count_crossing(line, row, IN, tallies, seen=False)
+        for row, line in self._infer.crossed_unseen(fresh):
+            self._count_crossing(line, row, IN, tallies, seen=False)
 
         events: list[HiResEvent] = []
         if self._approaches:
