@@ -79,6 +79,11 @@ _IS_VEHICLE[list(VEHICLE_CLASSES)] = True
 
 #: A track missed by the detector keeps its last position in zones and queues this long.
 PRESENCE_HOLD_S = 0.4
+#: A track moves (its heading means something) at this many of its own widths per second in the
+#: image and, with a calibration, this ground speed: a few pixels of jitter on a small, far box
+#: read as metres per second on the ground.
+_MOVING_MPS = 2.0
+_MOVING_WIDTHS_PER_S = 0.5
 #: A gap between frames longer than this is an outage: it counts as unobserved time.
 MAX_GAP_S = 2.0
 
@@ -338,6 +343,9 @@ class SiteMeasures:
         fresh = self._infer.observe(rows)
         if v_g is not None:
             table.col("v_g")[rows] = v_g
+        moving = v_px >= widths * _MOVING_WIDTHS_PER_S
+        if v_g is not None:
+            moving &= v_g >= _MOVING_MPS
 
         newborn = table.first_seen[rows] == now
         if newborn.any():
@@ -347,6 +355,8 @@ class SiteMeasures:
                 self._count_crossing(i, row, direction, tallies)
         for row, line in self._infer.crossed_unseen(fresh):
             self._count_crossing(line, row, IN, tallies, seen=False)
+        for row, movement in self._infer.switches(rows, moving, widths, now):
+            self._count_movement(row, movement, tallies)
 
         events: list[HiResEvent] = []
         if self._approaches:

@@ -60,6 +60,7 @@ class SpeedEstimator:
         table.add_column("speed:g", (samples, 2), np.float64, np.nan)
         table.add_column("speed:head", (), np.int64, 0)
         table.add_column("speed:vel", (2,), np.float64, np.nan)
+        table.add_column("speed:gvel", (2,), np.float64, np.nan)
 
     def ground(self, anchors: F64) -> F64 | None:
         """Ground positions of anchors in metres, or ``None`` without a calibration."""
@@ -69,7 +70,8 @@ class SpeedEstimator:
         """Record positions of ``rows`` at ``now``; return ``(px_per_s, m_per_s or None)`` per row.
 
         Speeds are NaN for tracks with less than ``min_span_s`` of history. The image velocity
-        (px/s, over the same window) is left in the table's ``speed:vel`` column.
+        (px/s, over the same window) is left in the table's ``speed:vel`` column, and the ground
+        velocity (m/s, with a calibration) in ``speed:gvel``.
         """
         n = len(rows)
         if n == 0:
@@ -107,4 +109,5 @@ class SpeedEstimator:
                 return v_px, None
             d_g = ground - g[rows, oldest]
             v_g = np.where(known, np.hypot(d_g[:, 0], d_g[:, 1]) / span, np.nan)
+            self._table.col("speed:gvel")[rows] = np.where(known[:, None], d_g / span[:, None], np.nan)
         return v_px, v_g

@@ -485,3 +485,61 @@ def test_tracker_and_measures_count_every_car_once_under_a_stride(stride: int) -
         m.update(tracker.update(det, stamp(i)), stamp(i))
     assert m.totals().lines["north_stop"] == {"in": {"car": 10}, "out": {}}
     assert m.live()["north"].arrivals == {"car": 10}
+
+
+# Two opposing flows side by side: north traffic comes down the image at x = 540 and leaves at
+# the bottom; south traffic goes up at x = 580 and leaves at the top.
+OPPOSING = """
+site_id: opposing
+cameras: [{id: cam, source: a.mp4, frame_size: [1280, 1000]}]
+model: {path: m.onnx}
+lines:
+  - {id: north_stop, camera: cam, points: [[400, 400], [560, 400]]}
+  - {id: south_exit, camera: cam, points: [[400, 800], [560, 800]]}
+  - {id: south_stop, camera: cam, points: [[720, 800], [560, 800]]}
+  - {id: north_exit, camera: cam, points: [[720, 400], [560, 400]]}
+approaches:
+  - {id: north, camera: cam, stop_line: north_stop}
+  - {id: south, camera: cam, stop_line: south_stop}
+exits:
+  - {id: south_out, line: south_exit}
+  - {id: north_out, line: north_exit}
+movements:
+  - {id: north_through, approach: north, exit: south_out, turn: through}
+  - {id: south_through, approach: south, exit: north_out, turn: through}
+calibration:
+  - camera: cam
+    image_points: [[0, 0], [1280, 0], [1280, 1000], [0, 1000]]
+    ground_points: [[0, 0], [128, 0], [128, 100], [0, 100]]
+measures: {line_hysteresis_px: 6}
+"""
+
+
+@pytest.mark.parametrize("turned_back", [True, False])
+def test_a_track_that_turns_back_has_switched_vehicles_and_both_movements_count(turned_back: bool) -> None:
+    # Track 1, northbound from the south, stops in the junction at (580, 590). Track 2 comes
+    # south over the north stop line and, as it passes, takes over the stopped car's detections
+    # (its own car is hidden and never seen again); track 1 ends. When the stopped car drives on
+    # north, track 2 turns back: it was the southbound car until then (which carried on to the
+    # south exit it was heading for) and is the northbound one (track 1's movement) from then on.
+    # A track that stops and drives on the way it came is one car: it counts once.
+    m = SiteMeasures(parse_site(OPPOSING), "cam")
+    scene = Scene(m)
+    for y in np.arange(900.0, 590.0, -10.0):
+        scene.step([(1, CAR, 580.0, y)])
+    y = 250.0
+    while y <= 560.0:
+        scene.step([(1, CAR, 580.0, 590.0), (2, CAR, 540.0, y)])
+        y += 10.0
+    x, y = (580.0, 590.0) if turned_back else (540.0, 560.0)
+    for _ in range(25):  # 1 s standing
+        scene.step([(2, CAR, x, y)])
+    for _ in range(40):  # then on: up the image (turned back) or down it
+        y += -10.0 if turned_back else 10.0
+        scene.step([(2, CAR, x, y)])
+    for _ in range(100):
+        scene.step([])
+    expected = {"north_through": {"car": 1}, "south_through": {"car": 1}} if turned_back else {
+        "north_through": {"car": 1}, "south_through": {}}
+    assert m.totals().movements == expected
+    assert m.pending_movements == 0

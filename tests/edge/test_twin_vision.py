@@ -45,11 +45,6 @@ def test_tracking_and_counting_lose_little_on_exact_boxes(held_out_clip: Recordi
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the default model (CPU-trained, held-out mAP50 well below what counting needs) misses small, far and "
-    "occluded vehicles: see models/README.md and benchmarks/results/twin_vision.json",
-    strict=True,  # once a better model passes, this marker must go
-)
 def test_vision_counts_match_truth_on_held_out_twin_video(held_out_clip: Recording, tmp_path: Path) -> None:
     model = resolve_path(SITE, load_site(SITE).model.path)
     if not model.is_file():
