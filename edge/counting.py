@@ -6,7 +6,10 @@ the line is a dead zone: a track's *side* changes only when it is farther than t
 and a crossing is a change of side. Each track counts at most once per line, so a vehicle that
 jitters on the line, stops on it, or wobbles across it several times in a jam counts once (a
 genuine U-turn across the same line is the price). A crossing counts only within the segment's
-extent (plus the hysteresis), so a line can cover some lanes and not others.
+extent (plus the hysteresis), so a line can cover some lanes and not others. A stop line is
+the exception to "only seen inside the band: side unknown": a vehicle standing on it has not
+crossed it yet (``band_side``), so a track that begins there, as one re-identified in a long red
+does, counts when it drives off into the junction.
 
 A :class:`MovementCounter` remembers the approach through which each track entered (crossing an
 approach's stop line in its ``in`` direction) and, when the same track later crosses an exit's
@@ -54,10 +57,15 @@ class LineCounter:
     Args:
         line: the line (its points, in full-frame pixels).
         hysteresis_px: half-width of the dead band around the line.
-        table: the shared per-track table; this counter adds two columns to it.
+        table: the shared per-track table; this counter adds its columns to it.
+        band_side: the side of a track seen only inside the band so far: 0 unknown (it counts
+            from its first side clear of the band), or -1 for a stop line (the approach side).
     """
 
-    def __init__(self, line: LineConfig, hysteresis_px: float, table: TrackTable) -> None:
+    def __init__(self, line: LineConfig, hysteresis_px: float, table: TrackTable, band_side: int = 0) -> None:
+        if band_side not in (-1, 0, 1):
+            raise ValueError(f"band_side must be -1, 0 or 1, got {band_side}")
+        self.band_side = band_side
         self.line = line
         self.segment = Segment(*line.points)
         self.hysteresis_px = float(hysteresis_px)
@@ -91,6 +99,13 @@ class LineCounter:
         now_side = np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
         before = side[rows]
         decided = now_side != 0
+        if self.band_side:
+            # A track first seen in the band stands on the line, on its ``band_side``; should it
+            # cross, it crossed where it stood.
+            on_line = (before == 0) & ~decided
+            before = np.where(on_line, np.int8(self.band_side), before)
+            last[rows[on_line]] = anchors[on_line]
+            last_d[rows[on_line]] = 0.0
         side[rows] = np.where(decided, now_side, before)
         flipped = decided & (before != 0) & (before != now_side)
         crossed = bool(flipped.any())

@@ -211,7 +211,11 @@ class SiteMeasures:
         self._speeds = SpeedEstimator(self._table, self.homography)
 
         lines = [ln for ln in site.lines if ln.camera == camera_id]
-        self._counters = [LineCounter(ln, m.line_hysteresis_px, self._table) for ln in lines]
+        stop_lines = {a.stop_line for a in site.approaches if a.camera == camera_id}
+        self._counters = [
+            LineCounter(ln, m.line_hysteresis_px, self._table, band_side=-1 if ln.id in stop_lines else 0)
+            for ln in lines
+        ]
         line_pos = {ln.id: i for i, ln in enumerate(lines)}
 
         self._approaches: list[_Approach] = []

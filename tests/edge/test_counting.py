@@ -17,10 +17,10 @@ LINE = LineConfig(id="l", camera="c", points=((0, 100), (200, 100)))
 H = 6.0
 
 
-def run(ys: list[float], x: float = 100.0, line: LineConfig = LINE) -> list[int]:
+def run(ys: list[float], x: float = 100.0, line: LineConfig = LINE, band_side: int = 0) -> list[int]:
     """Directions counted for one track whose anchor moves through ``ys`` at column ``x``."""
     table = TrackTable()
-    counter = LineCounter(line, H, table)
+    counter = LineCounter(line, H, table, band_side=band_side)
     out: list[int] = []
     for i, y in enumerate(ys):
         rows = table.observe(np.array([42]), now=i * 0.04)
@@ -91,6 +91,24 @@ def test_a_big_box_may_cross_a_little_past_the_end(width: float, counted: bool) 
         rows = table.observe(np.array([3]), now=i * 0.1)
         hits += counter.update(rows, np.array([[220.0, y]]), np.array([width])).tolist()
     assert bool(hits) is counted
+
+
+@pytest.mark.parametrize(
+    ("ys", "band_side", "expected"),
+    [
+        ([101.0, 99.0, 102.0, 110.0, 130.0], 0, []),  # first seen on the line: side unknown
+        ([101.0, 99.0, 102.0, 110.0, 130.0], -1, [IN]),  # a stop line: it waited there, then went
+        ([101.0, 99.0, 90.0, 80.0], -1, []),  # backed off the line: no crossing
+        ([101.0, 99.0, 90.0, 110.0, 130.0], -1, [IN]),  # backed off, then crossed: once
+        ([120.0, 101.0, 120.0], -1, []),  # first seen past the line: never crossed it here
+    ],
+)
+def test_a_stop_line_takes_a_track_first_seen_on_it_as_not_yet_across(
+    ys: list[float], band_side: int, expected: list[int],
+) -> None:
+    assert run(ys, band_side=band_side) == expected
+    with pytest.raises(ValueError, match="band_side"):
+        LineCounter(LINE, H, TrackTable(), band_side=2)
 
 
 def test_several_tracks_in_one_frame() -> None:
