@@ -211,9 +211,10 @@ class SiteMeasures:
         self._speeds = SpeedEstimator(self._table, self.homography)
 
         lines = [ln for ln in site.lines if ln.camera == camera_id]
-        stop_lines = {a.stop_line for a in site.approaches if a.camera == camera_id}
+        # A track first seen on a stop or exit line has not crossed it yet (see LineCounter).
+        junction_lines = {a.stop_line for a in site.approaches} | {e.line for e in site.exits}
         self._counters = [
-            LineCounter(ln, m.line_hysteresis_px, self._table, band_side=-1 if ln.id in stop_lines else 0)
+            LineCounter(ln, m.line_hysteresis_px, self._table, band_side=-1 if ln.id in junction_lines else 0)
             for ln in lines
         ]
         line_pos = {ln.id: i for i, ln in enumerate(lines)}
@@ -353,7 +354,8 @@ class SiteMeasures:
 
         newborn = table.first_seen[rows] == now
         if newborn.any():
-            self._infer.born(rows[newborn], anchors[newborn], widths[newborn], now)
+            for row, movement in self._infer.born(rows[newborn], anchors[newborn], widths[newborn], now):
+                self._count_movement(row, movement, tallies)
         for i, counter in enumerate(self._counters):
             for row, direction in counter.update(rows, anchors, widths).tolist():
                 self._count_crossing(i, row, direction, tallies)

@@ -157,6 +157,43 @@ def test_a_vehicle_back_under_a_new_id_keeps_its_movement(hidden_frames: int, re
     assert m.totals().movements["north_left"] == ({"car": 1} if counted else {})
 
 
+@pytest.mark.parametrize(
+    ("reborn_x", "then_dx", "steps", "counted_at"),
+    [
+        # Behind a bus standing between the camera and the exit: back past the exit line at once.
+        (1040.0, 10.0, 5, "reborn"),
+        # A track born behind where the car vanished, going the other way, is another vehicle: the
+        # car's movement stays its own and completes when its track ends, heading for the exit.
+        (700.0, -10.0, 40, "end"),
+    ],
+)
+def test_a_new_id_takes_a_movement_only_on_the_vanished_vehicles_way(
+    reborn_x: float, then_dx: float, steps: int, counted_at: str,
+) -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    y = 300.0
+    while y < 500:  # over the stop line as track 7
+        scene.step([(7, CAR, 600.0, y)])
+        y += 10.0
+    x = 600.0
+    while x <= 800.0:  # turning right, at 250 px/s...
+        scene.step([(7, CAR, x, 500.0)])
+        x += 10.0
+    for _ in range(20):  # ...hidden for 0.8 s, as far as the exit
+        scene.step([])
+    x = reborn_x
+    for _ in range(steps):
+        scene.step([(8, CAR, x, 500.0)])
+        x += then_dx
+    counted_now = m.totals().movements["north_left"]
+    for _ in range(100):  # both tracks end
+        scene.step([])
+    assert counted_now == ({"car": 1} if counted_at == "reborn" else {})
+    assert m.totals().movements["north_left"] == {"car": 1}
+    assert m.pending_movements == 0
+
+
 def test_a_vehicle_first_seen_past_the_stop_line_entered_there() -> None:
     # Found only after the stop line (small and far): it entered from the north all the same.
     m = SiteMeasures(site(), "cam")
