@@ -159,7 +159,7 @@ def twin_rows() -> list[Row]:
         truth = sum(m["truth"] for m in vis.get("movements", {}).values())
         seen = sum(m["vision"] for m in vis.get("movements", {}).values())
         rows.append(("Vision counts per movement on held-out twin video (default model)",
-                     f"{seen} of {truth} vehicles counted; worst movement error {100 * err:.0f}%",
+                     f"{seen} of {truth} vehicles counted; worst movement error {100 * err:.1f}%",
                      "<= 5% per movement", _yes(err <= 0.05), "`python -m benchmarks.twin_vision`"))
         others = vis.get("other_seeds", [])
         if others:

@@ -9,7 +9,7 @@ per movement during the recorded window; the clip continues for a drain period w
 signal held red, so the vehicles counted at the stop bars reach their exit lines on video and
 no new ones enter.
 
-Run: ``python -m benchmarks.twin_vision [--minutes 5]``; writes ``benchmarks/results/twin_vision.json``.
+Run: ``python -m benchmarks.twin_vision [--minutes 3]``; writes ``benchmarks/results/twin_vision.json``.
 With ``--exact-boxes`` the tracker is fed the twin's exact boxes instead of the model's: the
 ceiling of the tracking and counting layer (``twin_vision_exact_boxes.json``).
 Target (issue 6): count error per movement <= 5 %. With ``--also 102 103`` the same held-out
@@ -146,7 +146,7 @@ def _with_seed(uri: str, seed: int) -> str:
 def main() -> None:
     """Measure and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5.0, help="simulated minutes counted (default 5)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="simulated minutes counted (default 3)")
     parser.add_argument("--source", default=HELD_OUT, help=f"twin URI (default {HELD_OUT})")
     parser.add_argument("--exact-boxes", action="store_true",
                         help="feed the tracker the twin's exact boxes instead of the model's (the counting layer's ceiling)")
