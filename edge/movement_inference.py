@@ -177,14 +177,15 @@ class MovementInference:
         movement their first vehicle completed.
 
         ``moving`` marks the rows whose vehicle moves (the measures' threshold on its speed): a
-        queued vehicle's heading is noise. A track whose heading, moving, turns by more than
-        ``_SWITCH_COS`` from its last heading while moving was handed from one vehicle to another
-        in between (often while one stood still hidden behind the other). The first vehicle left
-        through the exit line it was heading for when last seen moving (its movement counts; a
-        track born where it was heading is its ghost) or, heading for none, is dropped. The track
-        then follows another vehicle: it takes over the unfinished movement of an entered track
-        lost where it is now (the one it stole the detections from), or starts afresh where it is,
-        to enter by late entry when it leaves.
+        queued vehicle's heading is noise. A track whose heading, moving, turns back from its last
+        heading while moving (by more than about 120 degrees, ``_SWITCH_COS``, for
+        ``_SWITCH_HOLD_S``) was handed from one vehicle to another in between, often while one
+        stood still hidden behind the other. The first vehicle left through the exit line it was
+        heading for at its last pace (its movement counts; a track born where it was heading is
+        its ghost) or, heading for none, is dropped. The track then follows another vehicle: it
+        takes over the unfinished movement of an entered track lost where it started to move its
+        new way (the one it stole the detections from), or starts afresh there, to enter by late
+        entry when it leaves.
         """
         table = self._table
         mv = rows[moving]
