@@ -6,10 +6,10 @@ the line is a dead zone: a track's *side* changes only when it is farther than t
 and a crossing is a change of side. Each track counts at most once per line, so a vehicle that
 jitters on the line, stops on it, or wobbles across it several times in a jam counts once (a
 genuine U-turn across the same line is the price). A crossing counts only within the segment's
-extent (plus the hysteresis), so a line can cover some lanes and not others. A stop line is
-the exception to "only seen inside the band: side unknown": a vehicle standing on it has not
-crossed it yet (``band_side``), so a track that begins there, as one re-identified in a long red
-does, counts when it drives off into the junction.
+extent (plus the hysteresis), so a line can cover some lanes and not others. Stop and exit
+lines are the exception to "only seen inside the band: side unknown": a vehicle standing on one
+has not crossed it yet (``band_side``), so a track that begins there, as one re-identified in a
+long red does, counts when it drives off across it.
 
 A :class:`MovementCounter` remembers the approach through which each track entered (crossing an
 approach's stop line in its ``in`` direction) and, when the same track later crosses an exit's
@@ -59,7 +59,8 @@ class LineCounter:
         hysteresis_px: half-width of the dead band around the line.
         table: the shared per-track table; this counter adds its columns to it.
         band_side: the side of a track seen only inside the band so far: 0 unknown (it counts
-            from its first side clear of the band), or -1 for a stop line (the approach side).
+            from its first side clear of the band), or -1 for a stop or exit line (the side a
+            vehicle comes from).
     """
 
     def __init__(self, line: LineConfig, hysteresis_px: float, table: TrackTable, band_side: int = 0) -> None:
