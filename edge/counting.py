@@ -84,6 +84,16 @@ class LineCounter:
         # Crossings within this distance past the segment ends still count (a box jitters too).
         self._margin = self.hysteresis_px / self.segment.length
 
+    def restart(self, rows: I64, anchors: F64) -> None:
+        """The tracks in ``rows`` follow other vehicles from now on, which stood at ``anchors``:
+        their crossings so far were another vehicle's, and where they stand sets their side."""
+        d = self.segment.signed_distance(anchors)
+        clear = np.abs(d) > self.hysteresis_px
+        self._table.col(self._side)[rows] = np.where(clear, np.sign(d), self.band_side).astype(np.int8)
+        self._table.col(self._done)[rows] = False
+        self._table.col(self._last)[rows] = anchors
+        self._table.col(self._last_d)[rows] = np.where(clear, d, 0.0)
+
     def update(self, rows: I64, anchors: F64, widths: F64 | None = None) -> I64:
         """Record the anchors of the tracks in ``rows``; return ``(K, 2)`` ``(row, IN|OUT)`` crossings.
 

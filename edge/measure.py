@@ -361,8 +361,11 @@ class SiteMeasures:
                 self._count_crossing(i, row, direction, tallies)
         for row, line in self._infer.crossed_unseen(fresh):
             self._count_crossing(line, row, IN, tallies, seen=False)
-        for row, movement in self._infer.switches(rows, moving, widths, now):
-            self._count_movement(row, movement, tallies)
+        for row, ended, start in self._infer.switches(rows, moving, widths, now):
+            if ended is not None:
+                self._count_movement(row, ended, tallies)
+            for counter in self._counters:  # the vehicle it follows now crosses lines afresh
+                counter.restart(np.array([row]), start[None])
 
         events: list[HiResEvent] = []
         if self._approaches:

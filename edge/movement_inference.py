@@ -172,9 +172,10 @@ class MovementInference:
         return np.asarray(rows[first], dtype=np.int64)
 
     def switches(self, rows: npt.NDArray[np.int64], moving: npt.NDArray[np.bool_], widths: npt.NDArray[np.float64],
-                 now: float) -> list[tuple[int, str]]:
-        """Find tracks that turned back (an identity switch); return ``(row, movement)`` for each
-        movement their first vehicle completed.
+                 now: float) -> list[tuple[int, str | None, npt.NDArray[np.float64]]]:
+        """Find tracks that turned back (an identity switch); return ``(row, movement, start)`` for
+        each: the movement its first vehicle completed (or ``None``) and where the vehicle it
+        follows now started to move (its line crossings begin there).
 
         ``moving`` marks the rows whose vehicle moves (the measures' threshold on its speed): a
         queued vehicle's heading is noise. A track whose heading, moving, turns back from its last
@@ -204,13 +205,11 @@ class MovementInference:
         since[mv[starting]] = now
         table.col("heading:back_at")[mv[starting]] = table.col("anchor")[mv[starting]]
         turned = np.flatnonzero(back & (now - since[mv] >= _SWITCH_HOLD_S))
-        done: list[tuple[int, str]] = []
+        done: list[tuple[int, str | None, npt.NDArray[np.float64]]] = []
         width_of = dict(zip(rows[moving].tolist(), widths[moving].tolist(), strict=True))
         for i in turned.tolist():
             row = int(mv[i])
-            movement = self._end_identity(row)
-            if movement is not None:
-                done.append((row, movement))
+            done.append((row, self._end_identity(row), table.col("heading:back_at")[row].copy()))
             self._new_identity(row, vel[i], width_of[row], now)
             since[row] = np.nan
         ahead = np.isnan(since[mv])  # a heading turned back is not taken until it holds

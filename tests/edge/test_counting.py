@@ -111,6 +111,23 @@ def test_a_stop_line_takes_a_track_first_seen_on_it_as_not_yet_across(
         LineCounter(LINE, H, TrackTable(), band_side=2)
 
 
+@pytest.mark.parametrize(("start_y", "band_side", "again"), [(80.0, 0, True), (101.0, -1, True), (101.0, 0, False)])
+def test_a_restarted_track_counts_the_next_vehicles_crossing(start_y: float, band_side: int, again: bool) -> None:
+    # A track crosses, then follows another vehicle (an identity switch) that stood at start_y and
+    # drives down across the line in its turn: that is a second vehicle's crossing.
+    table = TrackTable()
+    counter = LineCounter(LINE, H, table, band_side=band_side)
+    hits = []
+    for i, y in enumerate((80.0, 120.0)):
+        rows = table.observe(np.array([42]), now=i * 0.04)
+        hits += counter.update(rows, np.array([[100.0, y]])).tolist()
+    counter.restart(rows, np.array([[100.0, start_y]]))
+    for i, y in enumerate((start_y, 130.0), start=2):
+        rows = table.observe(np.array([42]), now=i * 0.04)
+        hits += counter.update(rows, np.array([[100.0, y]])).tolist()
+    assert [d for _, d in hits] == ([IN, IN] if again else [IN])
+
+
 def test_several_tracks_in_one_frame() -> None:
     table = TrackTable()
     counter = LineCounter(LINE, H, table)
