@@ -88,11 +88,16 @@ class LineCounter:
         """The tracks in ``rows`` follow other vehicles from now on, which stood at ``anchors``:
         their crossings so far were another vehicle's, and where they stand sets their side."""
         d = self.segment.signed_distance(anchors)
-        clear = np.abs(d) > self.hysteresis_px
-        self._table.col(self._side)[rows] = np.where(clear, np.sign(d), self.band_side).astype(np.int8)
+        side = self._sides(d)
+        on_line = side == 0
+        self._table.col(self._side)[rows] = np.where(on_line, np.int8(self.band_side), side)
         self._table.col(self._done)[rows] = False
         self._table.col(self._last)[rows] = anchors
-        self._table.col(self._last_d)[rows] = np.where(clear, d, 0.0)
+        self._table.col(self._last_d)[rows] = np.where(on_line, 0.0, d)
+
+    def _sides(self, d: F64) -> npt.NDArray[np.int8]:
+        """Side of each signed distance ``d``: +1 or -1 clear of the band, 0 inside it."""
+        return np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
 
     def update(self, rows: I64, anchors: F64, widths: F64 | None = None) -> I64:
         """Record the anchors of the tracks in ``rows``; return ``(K, 2)`` ``(row, IN|OUT)`` crossings.
@@ -107,7 +112,7 @@ class LineCounter:
         last = self._table.col(self._last)
         last_d = self._table.col(self._last_d)
         d = self.segment.signed_distance(anchors)
-        now_side = np.where(d > self.hysteresis_px, 1, np.where(d < -self.hysteresis_px, -1, 0)).astype(np.int8)
+        now_side = self._sides(d)
         before = side[rows]
         decided = now_side != 0
         if self.band_side:

@@ -148,7 +148,8 @@ class MovementInference:
         table.add_column("heading:dir", (2,), np.float64, np.nan)
         table.add_column("heading:back", (), np.float64, np.nan)  # since when it has turned back
         table.add_column("heading:back_at", (2,), np.float64, np.nan)  # and where it was then
-        # Tracks whose movement :meth:`early_exits` completed: (last seen, anchor, pixel speed).
+        # Vehicles whose movement inference completed unseen (:meth:`_left_unseen`): (last seen,
+        # anchor, pixel speed).
         self._exited: deque[tuple[float, npt.NDArray[np.float64], float]] = deque()
 
     def born(self, rows: npt.NDArray[np.int64], anchors: npt.NDArray[np.float64], widths: npt.NDArray[np.float64],
@@ -206,11 +207,11 @@ class MovementInference:
         table.col("heading:back_at")[mv[starting]] = table.col("anchor")[mv[starting]]
         turned = np.flatnonzero(back & (now - since[mv] >= _SWITCH_HOLD_S))
         done: list[tuple[int, str | None, npt.NDArray[np.float64]]] = []
-        width_of = dict(zip(rows[moving].tolist(), widths[moving].tolist(), strict=True))
+        mv_widths = widths[moving]
         for i in turned.tolist():
             row = int(mv[i])
             done.append((row, self._end_identity(row), table.col("heading:back_at")[row].copy()))
-            self._new_identity(row, vel[i], width_of[row], now)
+            self._new_identity(row, vel[i], float(mv_widths[i]), now)
             since[row] = np.nan
         ahead = np.isnan(since[mv])  # a heading turned back is not taken until it holds
         keep = mv[ahead]
@@ -234,18 +235,12 @@ class MovementInference:
         if track_id not in self.movements:
             return None
         at, vel = table.col("heading:at")[row], table.col("heading:vel")[row]
-        exit_id = self._nearest(at, self._exit_of_line, -1.0)
-        if exit_id is None:
-            line = self._ahead_line(at, vel, self._exit_of_line, -1.0, _RAY_S, widen=_SWITCH_WIDEN)
-            exit_id = None if line is None else self._exit_of_line[line]
+        exit_id = self._exit_of(at, vel, widen=_SWITCH_WIDEN)
         movement = None if exit_id is None else self.movements.exit(track_id, exit_id)
         if movement is None:
             self.movements.forget(np.array([track_id], np.int64))
             return None
-        t_last = float(table.col("heading:t")[row])
-        self._exited.append((t_last, at.copy(), float(np.linalg.norm(vel))))
-        later = np.flatnonzero(table.first_seen > t_last)
-        self._mark_ghosts(later, np.zeros(len(later)))
+        self._left_unseen(float(table.col("heading:t")[row]), at, float(np.linalg.norm(vel)))
         return movement
 
     def _new_identity(self, row: int, vel: npt.NDArray[np.float64], width: float, now: float) -> None:
@@ -450,19 +445,31 @@ class MovementInference:
         pending = np.isin(table.ids[ending], self.movements.pending_ids())
         anchor = table.col("anchor")
         for row in ending[pending].tolist():
-            last = anchor[row][None]
-            t_last, speed = float(table.last_seen[row]), float(np.nan_to_num(table.col("v_px")[row]))
-            exit_id = self._nearest(last[0], self._exit_of_line, -1.0)
-            if exit_id is None:
-                exit_id = self._ahead(last[0], table.col("speed:vel")[row], self._exit_of_line, -1.0)
+            exit_id = self._exit_of(anchor[row], table.col("speed:vel")[row])
             if exit_id is None:
                 continue
             movement = self.movements.exit(int(table.ids[row]), exit_id)
             if movement is not None:
                 table.col("moved")[row] = True
-                self._exited.append((t_last, last[0].copy(), speed))
-                # Tracks already born where it vanished are the vehicle again: not counted twice.
-                later = np.flatnonzero(table.first_seen > t_last)
-                self._mark_ghosts(later, np.zeros(len(later)))
+                self._left_unseen(float(table.last_seen[row]), anchor[row],
+                                  float(np.nan_to_num(table.col("v_px")[row])))
                 done.append((row, movement))
         return done
+
+    def _exit_of(self, point: npt.NDArray[np.float64], velocity: npt.NDArray[np.float64], *,
+                 widen: float = _RAY_WIDEN) -> str | None:
+        """The exit a vehicle last seen at ``point`` left by: the one it was just short of (see
+        :meth:`_nearest`), or else the one it was heading for (see :meth:`_ahead_line`)."""
+        exit_id = self._nearest(point, self._exit_of_line, -1.0)
+        if exit_id is None:
+            line = self._ahead_line(point, velocity, self._exit_of_line, -1.0, _RAY_S, widen=widen)
+            exit_id = None if line is None else self._exit_of_line[line]
+        return exit_id
+
+    def _left_unseen(self, t_last: float, at: npt.NDArray[np.float64], speed: float) -> None:
+        """A vehicle last seen at ``at`` at ``t_last`` left unseen (its movement completed by
+        inference): tracks already born, or born later, where it went are that vehicle again, not
+        counted twice."""
+        self._exited.append((t_last, at.copy(), speed))
+        later = np.flatnonzero(self._table.first_seen > t_last)
+        self._mark_ghosts(later, np.zeros(len(later)))
