@@ -11,8 +11,9 @@ DEMO_ARGS ?=
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "simpang needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing simpang and its dev tools into $(VENV) (first use only)" >&2
+	@$(BIN)/python -m pip install --quiet --upgrade pip >&2
+	@$(BIN)/python -m pip install --quiet -e '.[dev]' >&2
 	@touch $(STAMP)
 
 lint: $(STAMP)
@@ -26,8 +27,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Silent recipe: with DEMO_ARGS="... --json" stdout is the summary's JSON object and nothing else.
 demo: $(STAMP)
-	$(BIN)/simpang demo $(DEMO_ARGS)
+	@$(BIN)/simpang demo $(DEMO_ARGS)
 
 
 clean:

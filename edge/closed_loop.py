@@ -98,7 +98,13 @@ class LoopOptions:
 
 @dataclass
 class LoopResult:
-    """What one closed-loop run measured."""
+    """What one closed-loop run measured.
+
+    ``counts_truth`` holds the movements completed by the end (vehicles that reached their exit
+    edge), which is what the camera can count; ``counts_entered`` the stop-bar crossings, which
+    also hold the vehicles still inside the junction when the run stopped (a right-turner may
+    wait there for a minute).
+    """
 
     feed: str
     seed: int
@@ -112,6 +118,7 @@ class LoopResult:
     signal_changes: int = 0
     counts_vision: dict[str, int] = field(default_factory=dict)
     counts_truth: dict[str, int] = field(default_factory=dict)
+    counts_entered: dict[str, int] = field(default_factory=dict)
 
     def count_error(self) -> dict[str, float]:
         """Relative count error per movement (vision vs ground truth), for movements with traffic."""
@@ -250,9 +257,11 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
     counts_vision: dict[str, int] = {}
     if measures is not None:
         counts_vision = {m: int(sum(by_cls.values())) for m, by_cls in measures.totals().movements.items()}
-    counts_truth = {m: int(sum(by_cls.values())) for m, by_cls in twin.counter.counts.items()}
+    counts_truth = {m: int(sum(by_cls.values())) for m, by_cls in twin.counter.completed.items()}
+    counts_entered = {m: int(sum(by_cls.values())) for m, by_cls in twin.counter.counts.items()}
     return LoopResult(
         feed=opts.feed, seed=opts.seed, duration_s=opts.duration_s, delay_s=0.0, vehicles=0, unfinished=0,
         frames=frames, wall_s=time.monotonic() - t0, adaptive_share=adaptive_steps / max(steps, 1),
         signal_changes=changes, counts_vision=counts_vision, counts_truth=counts_truth,
+        counts_entered=counts_entered,
     )

@@ -268,7 +268,7 @@ class SiteMeasures:
             self._table, [c.segment for c in self._counters], MovementCounter(movements),
             approach_of_stop={ap.stop_line: ap.config.id for ap in self._approaches if ap.stop_line is not None},
             exit_of_line={line: ids[0] for line, ids in self._exits_of_line.items()},
-            horizon_s=self._horizon,
+            horizon_s=self._horizon, band_px=m.line_hysteresis_px,
         )
         self._movement_pos = {mid: i for i, (mid, _, _) in enumerate(movements)}
 
@@ -435,8 +435,8 @@ class SiteMeasures:
         self._bins.spend(prev.wall, stamp.wall, dt, occ, queue)
         self._window.spend(dt, occ, queue)
 
-    def _count_movement(self, row: int, movement: str, tallies: tuple[Tally, ...]) -> None:
-        cls = int(self._table.col("cls")[row])
+    def _count_movement(self, row: int, movement: str, tallies: tuple[Tally, ...], cls: int | None = None) -> None:
+        cls = int(self._table.col("cls")[row]) if cls is None else cls
         for t in tallies:
             t.movements[self._movement_pos[movement], cls] += 1
 
@@ -445,7 +445,6 @@ class SiteMeasures:
         """Count a crossing; one inferred (``seen=False``: a stop line crossed before the track was
         confirmed) counts at the line and its approach, and completes no movement."""
         cls = int(self._table.col("cls")[row])
-        track_id = int(self._table.ids[row])
         k = 0 if direction == IN else 1
         for t in tallies:
             t.lines[line, k, cls] += 1
@@ -456,7 +455,9 @@ class SiteMeasures:
                 break
         ap = self._stop_of_line.get(line)
         if ap is not None and direction == IN:
-            self._infer.movements.enter(track_id, ap.config.id)
+            handed_back = self._infer.enter(row, ap.config.id)
+            if handed_back is not None:  # the movement it had taken over was another vehicle's
+                self._count_movement(row, handed_back[0], tallies, cls=handed_back[1])
             speed = float(self._table.col("v_g")[row])
             for t in tallies:
                 t.crossings[ap.index, cls] += 1

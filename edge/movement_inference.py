@@ -115,6 +115,10 @@ _SWITCH_WIDEN = 1.0
 #: How long a track completed by inference is remembered, so that its vehicle reborn under a new
 #: id is not counted a second time.
 _GHOST_S = 6.0
+#: ...and is reborn where it went: not behind it (the cosine between its last velocity and the way
+#: to the newborn, beyond the newborn's width). Looser than stitching's ``_STITCH_COS``, since a
+#: vehicle lost mid-turn has a velocity that still points part of the way it came from.
+_GHOST_COS = 0.0
 
 
 class MovementInference:
@@ -127,16 +131,19 @@ class MovementInference:
         approach_of_stop: stop line index -> approach id.
         exit_of_line: exit line index -> exit id.
         horizon_s: a track unseen this long is about to be forgotten (its early exit is judged then).
+        band_px: half-width of the lines' dead band (a crossing counts only beyond it).
     """
 
     def __init__(self, table: TrackTable, segments: Sequence[Segment], movements: MovementCounter, *,
-                 approach_of_stop: dict[int, str], exit_of_line: dict[int, str], horizon_s: float) -> None:
+                 approach_of_stop: dict[int, str], exit_of_line: dict[int, str], horizon_s: float,
+                 band_px: float = 0.0) -> None:
         self._table = table
         self._segments = list(segments)
         self.movements = movements
         self._approach_of_stop = approach_of_stop
         self._exit_of_line = exit_of_line
         self.horizon_s = horizon_s
+        self.band_px = band_px
         table.add_column("born", (2,), np.float64, np.nan)  # anchor where the track was first seen
         table.add_column("born_vel", (2,), np.float64, np.nan)  # its first measured velocity, px/s
         table.add_column("moved", (), np.bool_, False)  # the track completed a movement
@@ -149,8 +156,11 @@ class MovementInference:
         table.add_column("heading:back", (), np.float64, np.nan)  # since when it has turned back
         table.add_column("heading:back_at", (2,), np.float64, np.nan)  # and where it was then
         # Vehicles whose movement inference completed unseen (:meth:`_left_unseen`): (last seen,
-        # anchor, pixel speed).
-        self._exited: deque[tuple[float, npt.NDArray[np.float64], float]] = deque()
+        # anchor, pixel velocity).
+        self._exited: deque[tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]] = deque()
+        # Tracks that took over a vanished track's movement: track id -> where that vehicle was
+        # last seen, its velocity and class (see :meth:`enter`).
+        self._handed: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int]] = {}
 
     def born(self, rows: npt.NDArray[np.int64], anchors: npt.NDArray[np.float64], widths: npt.NDArray[np.float64],
              now: float) -> list[tuple[int, str]]:
@@ -240,7 +250,7 @@ class MovementInference:
         if movement is None:
             self.movements.forget(np.array([track_id], np.int64))
             return None
-        self._left_unseen(float(table.col("heading:t")[row]), at, float(np.linalg.norm(vel)))
+        self._left_unseen(float(table.col("heading:t")[row]), at, vel)
         return movement
 
     def _new_identity(self, row: int, vel: npt.NDArray[np.float64], width: float, now: float) -> None:
@@ -258,8 +268,8 @@ class MovementInference:
             return
         dist = np.linalg.norm(table.col("anchor")[lost] - start, axis=1)
         nearest = int(np.argmin(dist))
-        if dist[nearest] <= max(_STITCH_MIN_PX, width):
-            self.movements.adopt(track_id, int(table.ids[lost[nearest]]))
+        if dist[nearest] <= max(_STITCH_MIN_PX, width) and self.movements.adopt(track_id, int(table.ids[lost[nearest]])):
+            self._hand(row, int(lost[nearest]))
 
     def crossed_unseen(self, rows: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
         """``(row, stop line)`` for new tracks that crossed a stop line before they were confirmed.
@@ -334,10 +344,40 @@ class MovementInference:
                     continue
                 if j not in taken and self.movements.adopt(int(table.ids[row]), int(table.ids[gone[j]])):
                     taken.add(j)
+                    self._hand(row, int(gone[j]))
                     movement = self._crossed_hidden(row, anchor[gone[j]])
                     if movement is not None:
                         done.append((row, movement))
                     break
+        return done
+
+    def _hand(self, row: int, from_row: int) -> None:
+        """Remember that the track in ``row`` took over the movement of the one in ``from_row``."""
+        table = self._table
+        cls = int(table.col("cls")[from_row]) if "cls" in table else 0
+        self._handed[int(table.ids[row])] = (table.col("anchor")[from_row].copy(),
+                                             table.col("speed:vel")[from_row].copy(), cls)
+
+    def enter(self, row: int, approach_id: str) -> tuple[str, int] | None:
+        """The track in ``row`` crossed ``approach_id``'s stop line into the junction.
+
+        A track that took over a vanished vehicle's movement and is then seen to enter was another
+        vehicle, queued on an approach where the vanished one was going (on the far side of the
+        junction a stop line and an exit lie side by side, and vehicles are small): the vanished
+        vehicle left unseen by the exit it was heading for (:meth:`_exit_of`). Returns that
+        completed movement and the vanished vehicle's class, if any.
+        """
+        track_id = int(self._table.ids[row])
+        handed = self._handed.pop(track_id, None)
+        done = None
+        if handed is not None and track_id in self.movements:
+            at, vel, cls = handed
+            exit_id = self._exit_of(at, vel, widen=_SWITCH_WIDEN)
+            movement = None if exit_id is None else self.movements.exit(track_id, exit_id)
+            if movement is not None:
+                self._left_unseen(float(self._table.last_seen[row]), at, vel)
+                done = (movement, cls)
+        self.movements.enter(track_id, approach_id)
         return done
 
     def _crossed_hidden(self, row: int, vanished_at: npt.NDArray[np.float64]) -> str | None:
@@ -352,11 +392,13 @@ class MovementInference:
             self._table.col("moved")[row] = True
         return movement
 
-    def _nearest(self, point: npt.NDArray[np.float64], lines: dict[int, str], side: float) -> str | None:
+    def _nearest(self, point: npt.NDArray[np.float64], lines: dict[int, str], side: float,
+                 slack: float = 0.0) -> str | None:
         """The id paired with the nearest of ``lines`` that ``point`` lies near, on the given side.
 
         Near: at most ``_LATE_ENTRY_SHARE`` of the line's length from it, on the side ``side`` (+1 the
-        line's ``in`` side, -1 its ``out`` side), and beside its span widened by the same share.
+        line's ``in`` side, -1 its ``out`` side) or less than ``slack`` pixels past the line, and
+        beside its span widened by the same share.
         """
         best: tuple[float, str] | None = None
         share = _LATE_ENTRY_SHARE
@@ -364,7 +406,7 @@ class MovementInference:
             seg = self._segments[line]
             d = side * float(seg.signed_distance(point[None])[0])
             t = float(seg.along(point[None])[0])
-            if 0.0 < d <= share * seg.length and -share <= t <= 1.0 + share and (best is None or d < best[0]):
+            if -slack < d <= share * seg.length and -share <= t <= 1.0 + share and (best is None or d < best[0]):
                 best = (d, ident)
         return None if best is None else best[1]
 
@@ -408,9 +450,15 @@ class MovementInference:
         return None
 
     def _mark_ghosts(self, born: npt.NDArray[np.int64], widths: npt.NDArray[np.float64]) -> None:
-        """Tracks born where a track whose movement was completed by inference vanished are that vehicle.
+        """Tracks born where a track whose movement was completed by inference went are that vehicle.
 
         They are marked as having moved, so :meth:`_late_entry` does not count the vehicle again.
+        Where it went: within the newborn's width (at least ``_STITCH_MIN_PX``) of where it was last
+        seen, or farther, not behind it (``_GHOST_COS``), as far as it would have travelled meanwhile. A vehicle comes back once: the first track born where it
+        went is its ghost, and it marks no other. In the twin's live loop a vehicle lost near the
+        camera used to mark a motorcycle born at the far stop line five seconds later, 140 px away
+        the other way, and one that left by the far exit marked seven motorcycles of the queue
+        beside it as they drove off.
         """
         if len(born) == 0 or not self._exited:
             return
@@ -419,10 +467,16 @@ class MovementInference:
         moved = table.col("moved")
         for row, width in zip(born.tolist(), widths.tolist(), strict=True):
             t_born = float(table.first_seen[row])
-            for t_last, last, speed in self._exited:
-                reach = max(_STITCH_MIN_PX, width) + 1.25 * speed * (t_born - t_last)
-                if t_born > t_last and float(np.linalg.norm(first[row] - last)) <= reach:
+            near = max(_STITCH_MIN_PX, width)
+            for k, (t_last, last, vel) in enumerate(self._exited):
+                offset = first[row] - last
+                dist = float(np.linalg.norm(offset))
+                speed = float(np.linalg.norm(vel))
+                if t_born <= t_last or dist > near + 1.25 * speed * (t_born - t_last):
+                    continue
+                if dist <= near or float(offset @ vel) >= _GHOST_COS * dist * speed:
                     moved[row] = True
+                    del self._exited[k]
                     break
 
     def early_exits(self, now: float) -> list[tuple[int, str]]:
@@ -438,6 +492,8 @@ class MovementInference:
         table = self._table
         while self._exited and now - self._exited[0][0] > _GHOST_S:
             self._exited.popleft()
+        for track_id in [k for k in self._handed if k not in self.movements]:
+            del self._handed[track_id]
         done: list[tuple[int, str]] = []
         ending = np.flatnonzero(now - table.last_seen > self.horizon_s)
         if len(ending) == 0:
@@ -451,25 +507,26 @@ class MovementInference:
             movement = self.movements.exit(int(table.ids[row]), exit_id)
             if movement is not None:
                 table.col("moved")[row] = True
-                self._left_unseen(float(table.last_seen[row]), anchor[row],
-                                  float(np.nan_to_num(table.col("v_px")[row])))
+                self._left_unseen(float(table.last_seen[row]), anchor[row], table.col("speed:vel")[row])
                 done.append((row, movement))
         return done
 
     def _exit_of(self, point: npt.NDArray[np.float64], velocity: npt.NDArray[np.float64], *,
                  widen: float = _RAY_WIDEN) -> str | None:
-        """The exit a vehicle last seen at ``point`` left by: the one it was just short of (see
-        :meth:`_nearest`), or else the one it was heading for (see :meth:`_ahead_line`)."""
-        exit_id = self._nearest(point, self._exit_of_line, -1.0)
+        """The exit a vehicle last seen at ``point`` left by: the one it was just short of, or on
+        (inside the line's dead band, not yet counted as across; see :meth:`_nearest`), or else the
+        one it was heading for (see :meth:`_ahead_line`)."""
+        exit_id = self._nearest(point, self._exit_of_line, -1.0, slack=self.band_px)
         if exit_id is None:
             line = self._ahead_line(point, velocity, self._exit_of_line, -1.0, _RAY_S, widen=widen)
             exit_id = None if line is None else self._exit_of_line[line]
         return exit_id
 
-    def _left_unseen(self, t_last: float, at: npt.NDArray[np.float64], speed: float) -> None:
-        """A vehicle last seen at ``at`` at ``t_last`` left unseen (its movement completed by
-        inference): tracks already born, or born later, where it went are that vehicle again, not
-        counted twice."""
-        self._exited.append((t_last, at.copy(), speed))
+    def _left_unseen(self, t_last: float, at: npt.NDArray[np.float64], vel: npt.NDArray[np.float64]) -> None:
+        """A vehicle last seen at ``at`` at ``t_last``, moving at ``vel`` (px/s), left unseen (its
+        movement completed by inference): tracks already born, or born later, where it went are that
+        vehicle again, not counted twice."""
+        self._exited.append((t_last, at.copy(), np.nan_to_num(vel).astype(np.float64)))
         later = np.flatnonzero(self._table.first_seen > t_last)
+        later = later[np.argsort(self._table.first_seen[later], kind="stable")]
         self._mark_ghosts(later, np.zeros(len(later)))

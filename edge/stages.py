@@ -214,11 +214,16 @@ class _TwinActuator:
             self.applied += 1
 
     def write_results(self, folder: Path) -> None:
-        """Ground truth of the run: vehicles per movement and class, and how far SUMO got."""
+        """Ground truth of the run: vehicles per movement and class, and how far SUMO got.
+
+        ``movements`` counts the movements completed (exit edge reached), the ones a camera can
+        name; ``entered`` the stop-bar crossings, including vehicles still in the junction.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         doc = {
             "sim_time_s": float(self.twin.world.time_s),
-            "movements": self.twin.counter.counts,
+            "movements": self.twin.counter.completed,
+            "entered": self.twin.counter.counts,
             "signal_states_applied": self.applied,
         }
         (folder / "truth.json").write_text(json.dumps(doc, indent=1))

@@ -49,6 +49,10 @@ class TrackTable:
         self._columns[name] = np.full((len(self.ids), *tail), fill, dtype=dtype)
         self._fill[name] = fill
 
+    def __contains__(self, name: object) -> bool:
+        """Whether a column of that name exists."""
+        return name in self._columns
+
     def col(self, name: str) -> npt.NDArray[Any]:
         """The column array itself (write into it in place with row indices)."""
         return self._columns[name]

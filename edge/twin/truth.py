@@ -3,7 +3,9 @@
 :class:`FrameTruth` holds what the camera shows (projected boxes, classes, SUMO ids, how much of
 each vehicle is visible). :class:`MovementCounter` counts vehicles per movement at the moment
 they leave their approach edge, i.e. when they cross the stop bar into the junction, which is
-the event the vision pipeline's stop-line counting measures.
+the event the vision pipeline's stop-line counting measures; and again, as *completed*, when
+they reach their exit edge, which is when the vision pipeline can name the movement (a turner
+may wait in the junction for a minute between the two).
 """
 
 from __future__ import annotations
@@ -95,13 +97,21 @@ class MovementCounter:
         [('v1', 'north_left')]
         >>> c.counts
         {'north_left': {'car': 1}}
+        >>> c.completed
+        {}
+        >>> _ = c.update({"v1": "east_out"}, {}, {})
+        >>> c.completed
+        {'north_left': {'car': 1}}
     """
 
     def __init__(self, movements: dict[str, tuple[str, str]]) -> None:
         self._movement_of = {edges: mid for mid, edges in movements.items()}
+        self._exit_of = {mid: exit_edge for mid, (_, exit_edge) in movements.items()}
         self._approach_edges = {a for a, _ in movements.values()}
         self._waiting: dict[str, tuple[str, VehicleClass]] = {}
+        self._inside: dict[str, tuple[str, VehicleClass]] = {}
         self.counts: dict[str, dict[str, int]] = {}
+        self.completed: dict[str, dict[str, int]] = {}
 
     def update(
         self,
@@ -115,20 +125,24 @@ class MovementCounter:
         """
         events: list[tuple[str, str]] = []
         for vid, road in roads.items():
-            if vid in self._waiting:
+            if vid in self._inside:
+                if road == self._exit_of[self._inside[vid][0]]:
+                    _tally(self.completed, *self._inside.pop(vid))
+            elif vid in self._waiting:
                 if road in self._approach_edges:
                     continue
                 movement, cls = self._waiting.pop(vid)
-                per = self.counts.setdefault(movement, {})
-                per[cls.label] = per.get(cls.label, 0) + 1
+                _tally(self.counts, movement, cls)
                 events.append((vid, movement))
+                self._inside[vid] = (movement, cls)
             elif road in self._approach_edges and vid in routes:
                 found = self._movement_of.get(routes[vid])
                 if found is not None:
                     self._waiting[vid] = (found, classes.get(vid, VehicleClass.CAR))
         # Vehicles that vanished (arrived, teleported) without crossing are forgotten.
-        for vid in [v for v in self._waiting if v not in roads]:
-            del self._waiting[vid]
+        for held in (self._waiting, self._inside):
+            for vid in [v for v in held if v not in roads]:
+                del held[vid]
         return events
 
     @property
@@ -139,3 +153,8 @@ class MovementCounter:
     def totals(self) -> dict[str, int]:
         """Movement id -> vehicles of every class."""
         return {m: sum(per.values()) for m, per in sorted(self.counts.items())}
+
+
+def _tally(counts: dict[str, dict[str, int]], movement: str, cls: VehicleClass) -> None:
+    per = counts.setdefault(movement, {})
+    per[cls.label] = per.get(cls.label, 0) + 1
