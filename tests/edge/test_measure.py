@@ -580,3 +580,73 @@ def test_a_track_that_turns_back_has_switched_vehicles_and_both_movements_count(
         "north_through": {"car": 1}, "south_through": {}}
     assert m.totals().movements == expected
     assert m.pending_movements == 0
+
+
+def _into_the_junction_and_lost(scene: Scene, tid: int, stop_x: float) -> None:
+    """Over the stop line as ``tid``, turning right at 250 px/s, lost at x = ``stop_x``."""
+    y = 300.0
+    while y < 500:
+        scene.step([(tid, CAR, 600.0, y)])
+        y += 10.0
+    x = 600.0
+    while x <= stop_x:
+        scene.step([(tid, CAR, x, 500.0)])
+        x += 10.0
+
+
+def test_a_vehicle_lost_on_the_exit_line_left_by_it() -> None:
+    # Last seen 3 px past the exit line: inside its dead band, so the line never counted it, yet
+    # the vehicle was leaving; when its track ends the movement completes there.
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    _into_the_junction_and_lost(scene, 7, 990.0)
+    scene.step([(7, CAR, 1003.0, 500.0)])
+    assert m.totals().movements["north_left"] == {}
+    for _ in range(150):
+        scene.step([])
+    assert m.totals().movements["north_left"] == {"car": 1}
+
+
+@pytest.mark.parametrize(
+    ("born_at", "counted"),
+    [
+        # Born behind the vanished car, near the stop line, after it was lost: another vehicle.
+        ((650.0, 420.0), 2),
+        # Born where the car went: its ghost, not counted a second time.
+        ((960.0, 500.0), 1),
+    ],
+)
+def test_a_ghost_is_born_only_where_the_vanished_vehicle_went(born_at: tuple[float, float], counted: int) -> None:
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    _into_the_junction_and_lost(scene, 7, 900.0)
+    for _ in range(25):  # lost for a second
+        scene.step([])
+    x, y = born_at
+    for _ in range(150):  # track 9 waits there (track 7 ends meanwhile, its exit inferred)...
+        scene.step([(9, CAR, x, y)])
+    while x < 1100:  # ...then drives off across the exit line
+        scene.step([(9, CAR, x, y)])
+        x += 10.0
+    for _ in range(150):
+        scene.step([])
+    assert m.totals().movements["north_left"] == {"car": counted}
+
+
+def test_a_vehicle_comes_back_as_one_ghost_not_two() -> None:
+    # Two tracks are born where the lost car went: one is the car again, the other a vehicle of
+    # its own (before, a vanished vehicle marked every track born in its reach for 6 s).
+    m = SiteMeasures(site(), "cam")
+    scene = Scene(m)
+    _into_the_junction_and_lost(scene, 7, 900.0)
+    for _ in range(50):  # lost for 2 s: too long for either to take over its movement
+        scene.step([])
+    for _ in range(150):
+        scene.step([(8, CAR, 950.0, 480.0), (9, CAR, 960.0, 530.0)])
+    x = 950.0
+    while x < 1100:
+        scene.step([(8, CAR, x, 480.0), (9, CAR, x + 10.0, 530.0)])
+        x += 10.0
+    for _ in range(150):
+        scene.step([])
+    assert m.totals().movements["north_left"] == {"car": 2}
