@@ -28,7 +28,7 @@ def _inference() -> tuple[TrackTable, MovementInference]:
     return table, infer
 
 
-def _see(table: TrackTable, track_id: int, at: tuple[float, float], vel: tuple[float, float], now: float,
+def _see(table: TrackTable, track_id: int, at: tuple[float, float], vel: tuple[float, float], *, now: float,
          cls: int = 0) -> int:
     row = int(table.observe(np.array([track_id]), now)[0])
     table.col("anchor")[row] = at
@@ -45,7 +45,8 @@ def test_a_track_that_took_over_a_movement_and_then_enters_hands_it_back() -> No
     # ...vanishes; half a second later a track is born on its way, within its reach: it takes over.
     row = _see(table, 6, (180.0, 130.0), (0.0, 0.0), now=0.5)
     assert infer.born(np.array([row]), table.col("anchor")[[row]], np.array([20.0]), now=0.5) == []
-    assert 6 in infer.movements and 5 not in infer.movements
+    assert 6 in infer.movements
+    assert 5 not in infer.movements
     # Track 6 is then seen to cross a stop line into the junction: it is another vehicle, queued
     # there. The motorcycle left by the exit it was heading for, and counts as itself.
     assert infer.enter(row, "w") == ("n_left", MOTO)
