@@ -104,6 +104,14 @@ _UNSEEN_CROSSING_S = 1.0
 _SWITCH_COS = -0.5
 #: ...for this long: a heading that flips for a moment is a box's jitter, not another vehicle.
 _SWITCH_HOLD_S = 0.5
+#: A turn back is also judged against the headings of the last ``_HEADING_SLOTS`` x
+#: ``_HEADING_SLOT_S`` seconds, not only the last frame's: at the image's edge a track leaving
+#: there was handed to a vehicle coming in, and its heading swung round in small steps over a
+#: second (in the twin's live loop, seed 7, a north-through motorcycle's track that went on with
+#: a south-through car never entered the car's approach; 141 -> 143 of 152 movements, and the twin
+#: clips 142, 146, 143 -> 142, 146, 145 of 141, 154, 149).
+_HEADING_SLOTS = 4
+_HEADING_SLOT_S = 0.5
 #: The heading kept for where a vehicle was going is its latest at this share of the speed it
 #: last had, for this long: its pace before it slowed or its track switched.
 _PACE_SHARE = 0.8
@@ -154,6 +162,10 @@ class MovementInference:
         table.add_column("heading:t", (), np.float64, np.nan)
         table.add_column("heading:dir", (2,), np.float64, np.nan)
         table.add_column("heading:back", (), np.float64, np.nan)  # since when it has turned back
+        # Its headings of the last seconds, one every ``_HEADING_SLOT_S`` (newest first), and when
+        # the newest was taken: a turn back is judged against them too (see :meth:`switches`).
+        table.add_column("heading:slots", (_HEADING_SLOTS, 2), np.float64, np.nan)
+        table.add_column("heading:slot_t", (), np.float64, np.nan)
         table.add_column("heading:back_at", (2,), np.float64, np.nan)  # and where it was then
         # Vehicles whose movement inference completed unseen (:meth:`_left_unseen`): (last seen,
         # anchor, pixel velocity).
@@ -206,10 +218,13 @@ class MovementInference:
         gvel = table.col("speed:gvel")[mv]
         vel = table.col("speed:vel")[mv]
         direction = np.where(np.isfinite(gvel), gvel, vel)
-        prev = table.col("heading:dir")[mv]
+        # Against its last heading and those of the last seconds: the speed window blends two
+        # vehicles for a while after a switch, and the heading can swing round in small steps.
+        prev = np.concatenate([table.col("heading:dir")[mv][:, None], table.col("heading:slots")[mv]], axis=1)
         with np.errstate(invalid="ignore"):
-            cos = (prev * direction).sum(axis=1) / (np.linalg.norm(prev, axis=1) * np.linalg.norm(direction, axis=1))
-        back = cos < _SWITCH_COS  # NaN (no heading yet) compares False
+            cos = (prev * direction[:, None]).sum(axis=2) / (
+                np.linalg.norm(prev, axis=2) * np.linalg.norm(direction, axis=1)[:, None])
+        back = (cos < _SWITCH_COS).any(axis=1)  # NaN (no heading yet) compares False
         since = table.col("heading:back")
         since[mv[~back]] = np.nan
         starting = back & np.isnan(since[mv])
@@ -218,14 +233,22 @@ class MovementInference:
         turned = np.flatnonzero(back & (now - since[mv] >= _SWITCH_HOLD_S))
         done: list[tuple[int, str | None, npt.NDArray[np.float64]]] = []
         mv_widths = widths[moving]
+        slots, slot_t = table.col("heading:slots"), table.col("heading:slot_t")
         for i in turned.tolist():
             row = int(mv[i])
             done.append((row, self._end_identity(row), table.col("heading:back_at")[row].copy()))
             self._new_identity(row, vel[i], float(mv_widths[i]), now)
             since[row] = np.nan
+            slots[row] = np.nan  # another vehicle: its own headings from now on
+            slot_t[row] = np.nan
         ahead = np.isnan(since[mv])  # a heading turned back is not taken until it holds
         keep = mv[ahead]
         table.col("heading:dir")[keep] = direction[ahead]
+        with np.errstate(invalid="ignore"):
+            due = ~(now - slot_t[keep] < _HEADING_SLOT_S)  # NaN (none yet) is due
+        roll = keep[due]
+        slots[roll] = np.concatenate([direction[ahead][due][:, None], slots[roll][:, :-1]], axis=1)
+        slot_t[roll] = now
         # Where the vehicle was heading for is taken at its pace, not while it slows: the
         # speed window straddles a switch for a second after it and blends the two vehicles.
         speed = np.linalg.norm(vel[ahead], axis=1)

@@ -582,6 +582,26 @@ def test_a_track_that_turns_back_has_switched_vehicles_and_both_movements_count(
     assert m.pending_movements == 0
 
 
+def test_a_track_whose_heading_swings_round_in_small_steps_has_switched_vehicles() -> None:
+    # Track 2 comes south over the north stop line and leaves by the south exit, at the corner it
+    # shares with the south stop line (which sees it back out). Below, the track slides sideways
+    # onto a northbound car coming in and follows it north. No frame's heading is more than 90
+    # degrees from the last one's, but against where it was heading a second before it turned
+    # back: it follows another car, whose stop-line crossing counts afresh (as in the twin's live
+    # loop, where such a car was never seen to enter and its movement was lost).
+    m = SiteMeasures(parse_site(OPPOSING), "cam")
+    scene = Scene(m)
+    for y in np.arange(250.0, 900.0, 10.0):
+        scene.step([(2, CAR, 560.0, y)])
+    for x in np.arange(560.0, 660.0, 10.0):
+        scene.step([(2, CAR, x, 900.0)])
+    for y in np.arange(900.0, 250.0, -10.0):
+        scene.step([(2, CAR, 660.0, y)])
+    for _ in range(100):
+        scene.step([])
+    assert m.totals().movements == {"north_through": {"car": 1}, "south_through": {"car": 1}}
+
+
 def _into_the_junction_and_lost(scene: Scene, tid: int, stop_x: float) -> None:
     """Over the stop line as ``tid``, turning right at 250 px/s, lost at x = ``stop_x``."""
     y = 300.0
