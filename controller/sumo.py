@@ -566,7 +566,8 @@ def intersections_from_net(
             phases.append(
                 PhaseConfig(
                     id=i, name=f"{tls} green {i}",
-                    movements=[f"link{j}" for j, c in enumerate(st) if c in "Gg"],
+                    movements=[f"{link_lane[j]}_link{j}" if j in link_lane else f"link{j}"
+                               for j, c in enumerate(st) if c in "Gg"],
                     approaches=served,
                     timings=PhaseTimings(min_green=min_green, max_green=max_green, yellow=yellow,
                                          red_clearance=red_clearance, passage=2.0),

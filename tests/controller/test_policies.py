@@ -259,3 +259,55 @@ def test_a_stage_serves_the_share_of_an_approach_its_movements_carry() -> None:
 def test_groups_that_movements_do_not_name_are_served_whole() -> None:
     pol = SimpangAdaptive(_overlapping())  # RESCO-like: lanes as groups, no movements named
     assert all(s == 1.0 for row in pol._share for s in row)
+
+
+def _protected_left() -> SignalConfig:
+    """A shared lane 'a' (right, through, left) as in RESCO's cologne programs: the main stage
+    carries all three movements, the next only the left turn, protected; 'b' has a stage of its own."""
+    t = PhaseTimings(min_green=7.0, max_green=60.0, yellow=3.0, red_clearance=0.0)
+    return SignalConfig(
+        phases=[PhaseConfig(id=1, name="main", approaches=["a"], movements=["a_r", "a_s", "a_l"], timings=t),
+                PhaseConfig(id=2, name="left", approaches=["a"], movements=["a_l"], timings=t),
+                PhaseConfig(id=3, name="b", approaches=["b"], movements=["b_s"], timings=t)],
+        conflicts=[(1, 2), (1, 3), (2, 3)], stages=[[1], [2], [3]],
+    )
+
+
+def test_a_stage_carrying_all_of_a_groups_movements_serves_it_whole() -> None:
+    pol = SimpangAdaptive(_protected_left())
+    a = pol._gidx["a"]
+    # Shares are of the group's distinct movements: the main stage carries all three.
+    assert pol._share[0][a] == 1.0
+    assert pol._share[1][a] == pytest.approx(1 / 3)
+    # Only the protected-turn stage, which shares its movement with the main stage, is learned;
+    # a split without overlap keeps its movement shares (and nothing is learned there).
+    assert pol._partial == {(1, a)}
+    assert SimpangAdaptive(_split_approaches())._partial == set()
+    assert SimpangAdaptive(_overlapping())._partial == set()
+
+
+@pytest.mark.parametrize(("left_stage_departures", "expect_low"), [(0, True), (1, False)])
+def test_simpang_learns_how_much_of_a_shared_lane_a_protected_turn_stage_moves(
+    left_stage_departures: int, expect_low: bool,
+) -> None:
+    pol = SimpangAdaptive(_protected_left())
+    a = pol._gidx["a"]
+
+    def green(stage: int, t0: float, t1: float, departures: int) -> float:
+        for t in range(int(t0), int(t1)):
+            obs = _obs(float(t), a=ApproachObservation(queue_veh=6, queue_m=40.0, departures=departures),
+                       b=ApproachObservation())
+            pol.decide(ControlState(obs, _stage_green(stage, t0, float(t))), float(t))
+        return t1
+
+    t = 1.0
+    for _ in range(10):
+        # The main stage discharges the lane at one vehicle a second; the protected left turn
+        # either stands behind a through vehicle at the head (nothing crosses) or moves as fast.
+        t = green(0, t, t + 30.0, 1)
+        t = green(1, t, t + 30.0, left_stage_departures)
+    assert pol._share[0][a] == 1.0
+    if expect_low:
+        assert pol._share[1][a] < 0.1
+    else:
+        assert pol._share[1][a] > 0.9

@@ -84,3 +84,16 @@ def test_resco_nets_are_read_from_sumo_rl_with_one_controller_per_tls(tmp_path: 
         assert t.min_green >= 7.0
         lens = {len(s) for s in inter.links.values()}
         assert len(lens) == 1
+
+
+def test_resco_movements_name_their_lane_so_a_protected_turn_is_told_from_the_main_stage(tmp_path: Path) -> None:
+    pytest.importorskip("sumo_rl")
+    case = load_case("cologne8", seed=0, workdir=tmp_path)
+    for inter in case.intersections:
+        for p in inter.signal.phases:
+            assert all(any(m.startswith(lane + "_link") for lane in p.approaches) for m in p.movements)
+    # At 32319828 both lanes have a stage of all their links and a protected-left stage.
+    inter = next(i for i in case.intersections if i.tls_id == "32319828")
+    pol = SimpangAdaptive(inter.signal)
+    assert sorted(pol._partial) == [(1, 0), (1, 1)]
+    assert pol._share[1] == [0.5, 0.5]
