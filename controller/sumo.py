@@ -76,6 +76,8 @@ class Intersection:
         groups: Detection group id -> incoming lane ids.
         design_flows: Detection group -> design flow (pcu/h) for Webster, when known.
         saturation: Detection group -> saturation flow (pcu/h of green), when known.
+        stop_go: Links the net lets go on red after a full stop (SUMO ``s``: right turn on red,
+            yielding to every other stream); they show ``s`` whenever no green serves them.
     """
 
     tls_id: str
@@ -84,6 +86,7 @@ class Intersection:
     groups: dict[str, tuple[str, ...]]
     design_flows: dict[str, float] = field(default_factory=dict)
     saturation: dict[str, float] = field(default_factory=dict)
+    stop_go: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,9 @@ def link_state(inter: Intersection, state: SignalState) -> str:
                 # stays permissive (yielding) while the ending streams clear.
                 both_g = all(c == "G" for c in ending) and any(inter.links[p][i] == "G" for p in coming)
                 out[i] = "G" if both_g else "g"
+    for i in inter.stop_go:
+        if out[i] == "r":
+            out[i] = "s"
     return "".join(out)
 
 
@@ -526,7 +532,9 @@ def intersections_from_net(
 
     Each distinct green state (a phase without yellow that gives some link right of way) becomes
     a phase and its own stage, in program order; every pair conflicts. Detection groups are the
-    incoming lanes (one camera zone per lane).
+    incoming lanes (one camera zone per lane). A link the program never shows red, only green,
+    yellow or ``s`` (go on red after stopping: grid4x4's right turns), keeps that rule
+    (:attr:`Intersection.stop_go`): the net's own rule, which RESCO's runs keep too.
     """
     root = ET.parse(net_file).getroot()
     controlled: dict[str, dict[int, str]] = {}
@@ -544,6 +552,9 @@ def intersections_from_net(
             continue
         seen.add(tls)
         greens: list[str] = []
+        states = [ph.get("state", "") for ph in logic.iter("phase")]
+        stop_go = frozenset(j for j in range(min(map(len, states), default=0))
+                            if any(st[j] == "s" for st in states) and all(st[j] in "GgyYs" for st in states))
         for ph in logic.iter("phase"):
             st = ph.get("state", "")
             if "y" in st.lower() or not any(c in "Gg" for c in st):
@@ -577,5 +588,5 @@ def intersections_from_net(
         ids = [p.id for p in phases]
         conflicts = [(a, b) for a in ids for b in ids if a < b]
         signal = SignalConfig(phases=phases, conflicts=conflicts, stages=[[i] for i in ids])
-        out.append(Intersection(tls_id=tls, signal=signal, links=links, groups=groups))
+        out.append(Intersection(tls_id=tls, signal=signal, links=links, groups=groups, stop_go=stop_go))
     return tuple(out)

@@ -97,3 +97,18 @@ def test_resco_movements_name_their_lane_so_a_protected_turn_is_told_from_the_ma
     pol = SimpangAdaptive(inter.signal)
     assert sorted(pol._partial) == [(1, 0), (1, 1)]
     assert pol._share[1] == [0.5, 0.5]
+
+
+def test_grid4x4_right_turns_keep_the_nets_go_on_red_after_stopping(tmp_path: Path) -> None:
+    pytest.importorskip("sumo_rl")
+    inter = next(i for i in load_case("grid4x4", seed=0, workdir=tmp_path).intersections if i.tls_id == "A0")
+    assert inter.stop_go == frozenset({0, 1, 2, 9, 10, 11, 18, 19, 20, 27, 28, 29})
+    all_red = SignalState(now=0.0, stage=0, target=None, lights=dict.fromkeys(inter.links, Light.RED), peds={},
+                          green_since=0.0)
+    shown = link_state(inter, all_red)
+    assert {shown[i] for i in inter.stop_go} == {"s"}  # right turn on red, after a stop
+    assert {c for i, c in enumerate(shown) if i not in inter.stop_go} == {"r"}
+    first = dict.fromkeys(inter.links, Light.RED) | {1: Light.GREEN}
+    shown = link_state(inter, SignalState(now=0.0, stage=0, target=None, lights=first, peds={}, green_since=0.0))
+    assert shown[0:3] == "GGG"  # served by phase 1: green, not 's'
+    assert shown[9:12] == "sss"
