@@ -477,11 +477,11 @@ class MovementInference:
 
         They are marked as having moved, so :meth:`_late_entry` does not count the vehicle again.
         Where it went: within the newborn's width (at least ``_STITCH_MIN_PX``) of where it was last
-        seen, or farther, not behind it (``_GHOST_COS``), as far as it would have travelled meanwhile. A vehicle comes back once: the first track born where it
-        went is its ghost, and it marks no other. In the twin's live loop a vehicle lost near the
-        camera used to mark a motorcycle born at the far stop line five seconds later, 140 px away
-        the other way, and one that left by the far exit marked seven motorcycles of the queue
-        beside it as they drove off.
+        seen, or farther, not behind it (``_GHOST_COS``), as far as it would have travelled
+        meanwhile. A vehicle comes back once: the first track born where it went is its ghost, and
+        it marks no other. In the twin's live loop a vehicle lost near the camera used to mark a
+        motorcycle born at the far stop line five seconds later, 140 px away the other way, and one
+        that left by the far exit marked seven motorcycles of the queue beside it as they drove off.
         """
         if len(born) == 0 or not self._exited:
             return
