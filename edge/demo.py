@@ -192,6 +192,8 @@ def _summarise(opts: DemoOptions, work: Path, *, site: SiteConfig, site_path: Pa
     truth = {m: int(sum(c.values())) for m, c in truth_doc["movements"].items()}
     sim_time = float(truth_doc["sim_time_s"])
     delay, vehicles, unfinished, _, _ = parse_tripinfo(work / "twin" / "tripinfo.xml")
+    # Every movement of the site, those nobody made as well (vision may count one that way too).
+    truth = {m.id: truth.get(m.id, 0) for m in site.movements} | truth
     per_movement = {
         m: {"vision": vision.get(m, 0), "truth": n, "error": round(abs(vision.get(m, 0) - n) / n, 3) if n else None}
         for m, n in sorted(truth.items())
