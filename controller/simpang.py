@@ -166,6 +166,25 @@ is given. On the twin at dusk, camera pipeline with the default model, 600 s, se
 (median 96.9 -> 85.5 s); on exact boxes (seeds 101-103) 92.8, 87.5, 98.5 -> 92.4, 85.8, 98.4.
 The SUMO harness's exact detectors give no count and are unchanged.
 
+Networks: tried and not kept (stop 14; tuning seeds grid4x4 101-105, cologne8 101-103). Neighbour
+messages in the spirit of SURTRAC: each box tells the next signal downstream how many vehicles
+its camera saw leave towards it each second, and the receiver turns them into expected arrivals
+(free-flow travel time; each vehicle its own camera sees arrive strikes off the oldest) that
+replace the flat arrival rate within the travel window. The announced times were accurate on
+grid4x4 (arrival error -1.2 to +3.8 s for 5-95 % of vehicles; 924 announced, 903 seen), yet:
+arrivals timed at the view's edge made grid4x4 worse (median 41.0 s against 37.9; spreading them
+evenly over the window 40.4, so the harm was not their timing); timed at the stop line, grid4x4
+37.9/37.4/37.7 and cologne8 worse (24.5 against 23.6: its 64 s links spread by +-10 s and its
+9 s links spill back); trusted for at most 20 s, grid4x4 median 37.4 against 37.9 (per seed -1.0
+to +0.7 s, means 37.5 against 37.7) and cologne8 23.8 against 23.6: noise. A cost per announced
+vehicle made to stop: 38.0-39.3 s, worse. Where grid4x4's delay sits (seed 101): spread evenly over
+the sixteen junctions (1,100-1,940 vehicle-seconds stopped each; max-pressure 2,070-3,200), with
+about 300 yellows an hour per junction (greens near the 7 s minimum; max-pressure about 170), and
+half the delay is slowing and pulling away rather than standing: chopped platoons and the number
+of stops, which the rollout's queue-seconds do not price. Pricing stops for every vehicle would
+change single intersections and is the next thing to measure, with four-leg, cologne1 and
+ingolstadt1 re-checked.
+
 Cost: about 60 simulation steps times one rollout per stage, in plain Python on a handful of
 groups: well under a millisecond per decision (see ``benchmarks/controller_decision.py``).
 
