@@ -407,7 +407,12 @@ class MovementInference:
         """The movement the reborn track in ``row`` completed unseen: its vehicle's path from where
         it vanished to where it came back crosses an exit line."""
         here = self._table.col("anchor")[row]
-        line = self._ahead_line(vanished_at, here - vanished_at, self._exit_of_line, -1.0, 1.0)
+        # One lost inside an exit line's dead band, past it by less than the band, was on the line:
+        # the path is taken from that much further back.
+        path = here - vanished_at
+        length = float(np.linalg.norm(path))
+        start = vanished_at - path / length * self.band_px if length > 0.0 else vanished_at
+        line = self._ahead_line(start, here - start, self._exit_of_line, -1.0, 1.0)
         if line is None:
             return None
         movement = self.movements.exit(int(self._table.ids[row]), self._exit_of_line[line])

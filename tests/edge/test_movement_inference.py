@@ -23,7 +23,7 @@ def _inference() -> tuple[TrackTable, MovementInference]:
     infer = MovementInference(
         table, [Segment((0, 100), (200, 100)), Segment((300, 200), (300, 0))],
         MovementCounter([("n_left", "n", "e"), ("w_through", "w", "e")]),
-        approach_of_stop={0: "n"}, exit_of_line={1: "e"}, horizon_s=2.0,
+        approach_of_stop={0: "n"}, exit_of_line={1: "e"}, horizon_s=2.0, band_px=6.0,
     )
     return table, infer
 
@@ -58,3 +58,12 @@ def test_a_track_that_enters_without_having_taken_over_anything_only_enters() ->
     row = _see(table, 6, (180.0, 90.0), (0.0, 40.0), now=0.0)
     assert infer.enter(row, "w") is None
     assert infer.exit(row, "e") == "w_through"
+
+
+def test_a_vehicle_lost_inside_the_exit_band_and_back_beyond_it_completes_its_movement() -> None:
+    table, infer = _inference()
+    _see(table, 5, (298.0, 130.0), (100.0, 0.0), now=0.0)
+    infer.movements.enter(5, "n")
+    _see(table, 5, (302.0, 130.0), (100.0, 0.0), now=0.1)  # 2 px past the exit line: inside its band
+    row = _see(table, 6, (312.0, 130.0), (0.0, 0.0), now=0.3)  # back as track 6, clear of the band
+    assert infer.born(np.array([row]), table.col("anchor")[[row]], np.array([20.0]), now=0.3) == [(row, "n_left")]
