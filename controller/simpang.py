@@ -403,8 +403,8 @@ class SimpangAdaptive:
             return
         r = self._qrate[(k, i)]
         self._qrate[(k, i)] = r + min(dt / _SHARE_TAU_S, 1.0) * (left / dt - r)
+        full = max(self._qrate[(f, i)] for f in self._full[i])
         for p in (p for p, j in self._qrate if j == i and (p, i) in self._partial):
-            full = max(self._qrate[(f, i)] for f in self._full[i])
             self._share[p][i] = min(self._qrate[(p, i)] / max(full, 1e-3), 1.0)
 
     def discharge_rate(self) -> float:

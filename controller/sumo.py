@@ -555,11 +555,10 @@ def intersections_from_net(
         states = [ph.get("state", "") for ph in logic.iter("phase")]
         stop_go = frozenset(j for j in range(min(map(len, states), default=0))
                             if any(st[j] == "s" for st in states) and all(st[j] in "GgyYs" for st in states))
-        for ph in logic.iter("phase"):
-            st = ph.get("state", "")
-            if "y" in st.lower() or not any(c in "Gg" for c in st):
+        for state in states:
+            if "y" in state.lower() or not any(c in "Gg" for c in state):
                 continue
-            st = "".join(c if c in "Ggr" else "r" for c in st)
+            st = "".join(c if c in "Ggr" else "r" for c in state)
             if st not in greens:
                 greens.append(st)
         if len(greens) < 2:

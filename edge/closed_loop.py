@@ -257,11 +257,9 @@ def _drive(site: SiteConfig, opts: LoopOptions, twin: TwinSource, progress: Call
     counts_vision: dict[str, int] = {}
     if measures is not None:
         counts_vision = {m: int(sum(by_cls.values())) for m, by_cls in measures.totals().movements.items()}
-    counts_truth = {m: int(sum(by_cls.values())) for m, by_cls in twin.counter.completed.items()}
-    counts_entered = {m: int(sum(by_cls.values())) for m, by_cls in twin.counter.counts.items()}
     return LoopResult(
         feed=opts.feed, seed=opts.seed, duration_s=opts.duration_s, delay_s=0.0, vehicles=0, unfinished=0,
         frames=frames, wall_s=time.monotonic() - t0, adaptive_share=adaptive_steps / max(steps, 1),
-        signal_changes=changes, counts_vision=counts_vision, counts_truth=counts_truth,
-        counts_entered=counts_entered,
+        signal_changes=changes, counts_vision=counts_vision, counts_truth=twin.counter.completed_totals(),
+        counts_entered=twin.counter.totals(),
     )

@@ -151,10 +151,18 @@ class MovementCounter:
         return len(self._waiting)
 
     def totals(self) -> dict[str, int]:
-        """Movement id -> vehicles of every class."""
-        return {m: sum(per.values()) for m, per in sorted(self.counts.items())}
+        """Movement id -> vehicles of every class that crossed the stop bar."""
+        return _sums(self.counts)
+
+    def completed_totals(self) -> dict[str, int]:
+        """Movement id -> vehicles of every class that reached their exit edge."""
+        return _sums(self.completed)
 
 
 def _tally(counts: dict[str, dict[str, int]], movement: str, cls: VehicleClass) -> None:
     per = counts.setdefault(movement, {})
     per[cls.label] = per.get(cls.label, 0) + 1
+
+
+def _sums(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {m: sum(per.values()) for m, per in sorted(counts.items())}

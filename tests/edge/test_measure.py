@@ -129,6 +129,18 @@ def test_drive_through_counts_everything_once() -> None:
     assert m.pending_movements == 0
 
 
+def _into_the_junction_and_lost(scene: Scene, tid: int, stop_x: float) -> None:
+    """Over the stop line as ``tid``, turning right at 250 px/s, lost at x = ``stop_x``."""
+    y = 300.0
+    while y < 500:
+        scene.step([(tid, CAR, 600.0, y)])
+        y += 10.0
+    x = 600.0
+    while x <= stop_x:
+        scene.step([(tid, CAR, x, 500.0)])
+        x += 10.0
+
+
 @pytest.mark.parametrize(
     ("hidden_frames", "reborn_x", "counted"),
     [
@@ -142,12 +154,7 @@ def test_drive_through_counts_everything_once() -> None:
 def test_a_vehicle_back_under_a_new_id_keeps_its_movement(hidden_frames: int, reborn_x: float, counted: bool) -> None:
     m = SiteMeasures(site(), "cam")
     scene = Scene(m)
-    y = 300.0
-    while y < 500:  # over the stop line as track 7
-        scene.step([(7, CAR, 600.0, y)])
-        y += 10.0
-    for x in (600.0, 610.0, 620.0):  # turning right...
-        scene.step([(7, CAR, x, 500.0)])
+    _into_the_junction_and_lost(scene, 7, 620.0)  # over the stop line, turning right...
     for _ in range(hidden_frames):  # ...unseen...
         scene.step([])
     x = reborn_x
@@ -172,14 +179,7 @@ def test_a_new_id_takes_a_movement_only_on_the_vanished_vehicles_way(
 ) -> None:
     m = SiteMeasures(site(), "cam")
     scene = Scene(m)
-    y = 300.0
-    while y < 500:  # over the stop line as track 7
-        scene.step([(7, CAR, 600.0, y)])
-        y += 10.0
-    x = 600.0
-    while x <= 800.0:  # turning right, at 250 px/s...
-        scene.step([(7, CAR, x, 500.0)])
-        x += 10.0
+    _into_the_junction_and_lost(scene, 7, 800.0)  # over the stop line, turning right at 250 px/s...
     for _ in range(20):  # ...hidden for 0.8 s, as far as the exit
         scene.step([])
     x = reborn_x
@@ -600,18 +600,6 @@ def test_a_track_whose_heading_swings_round_in_small_steps_has_switched_vehicles
     for _ in range(100):
         scene.step([])
     assert m.totals().movements == {"north_through": {"car": 1}, "south_through": {"car": 1}}
-
-
-def _into_the_junction_and_lost(scene: Scene, tid: int, stop_x: float) -> None:
-    """Over the stop line as ``tid``, turning right at 250 px/s, lost at x = ``stop_x``."""
-    y = 300.0
-    while y < 500:
-        scene.step([(tid, CAR, 600.0, y)])
-        y += 10.0
-    x = 600.0
-    while x <= stop_x:
-        scene.step([(tid, CAR, x, 500.0)])
-        x += 10.0
 
 
 def test_a_vehicle_lost_on_the_exit_line_left_by_it() -> None:
